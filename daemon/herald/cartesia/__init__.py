@@ -1,0 +1,1 @@
+"""Talking to Cartesia: the persistent WebSocket client and the REST calls."""

@@ -1,0 +1,163 @@
+"""The ``herald`` command line. Exit 0 on success, else non-zero and one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from herald import __version__
+from herald.config import Config, ConfigError, default_config_path, load_config
+from herald.secret import Secret
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one line, exit status 1."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $HERALD_CONFIG or /etc/herald/config.toml)",
+    )
+    common.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+
+    parser = argparse.ArgumentParser(prog="herald", description="A voice appliance daemon.")
+    parser.add_argument("--version", action="version", version=f"herald {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    say = sub.add_parser("say", parents=[common], help="speak TEXT once, or write it to a WAV")
+    say.add_argument("text", metavar="TEXT")
+    say.add_argument("--wav", type=Path, help="write a WAV file instead of playing")
+
+    voices = sub.add_parser("voices", parents=[common], help="list Cartesia voices")
+    voices.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_sub.add_parser("check", parents=[common], help="validate the config, list every error")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            return _config_check(args.config)
+        cfg = load_config(args.config, os.environ)
+        from herald import logs
+
+        logs.setup(args.log_level.upper(), _secrets(cfg))
+        if args.command == "say":
+            return trio.run(_say, cfg, args.text, args.wav)
+        if args.command == "voices":
+            return trio.run(_voices, cfg, args.json)
+    except ConfigError as exc:
+        print(f"herald: {'; '.join(exc.errors)}", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"herald: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def _secrets(cfg: Config) -> list[Secret]:
+    return [s for s in (cfg.cartesia_api_key, cfg.mqtt_password) if s is not None]
+
+
+def _config_check(path: Path | None) -> int:
+    shown = path or default_config_path(os.environ)
+    try:
+        load_config(path, os.environ)
+    except ConfigError as exc:
+        print(f"{shown}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    print(f"{shown}: OK")
+    return 0
+
+
+def _require_key(cfg: Config) -> Secret:
+    if cfg.cartesia_api_key is None:
+        raise UsageError(
+            "no Cartesia API key: set cartesia.api_key_file in the config "
+            "or the CARTESIA_API_KEY environment variable"
+        )
+    return cfg.cartesia_api_key
+
+
+async def _say(cfg: Config, text: str, wav: Path | None) -> int:
+    from herald.cartesia.client import CartesiaClient, CloudState
+    from herald.cartesia.errors import CartesiaError
+    from herald.cartesia.protocol import Audio, VoiceParams
+    from herald.cartesia.ws_adapter import TrioWsConnector
+    from herald.text import split_sentences
+    from herald.wav import write_wav
+
+    if wav is None:
+        raise UsageError("playing to the speaker is not built yet; use --wav PATH")
+    if not text.strip():
+        raise UsageError("TEXT is empty")
+    key = _require_key(cfg)
+    client = CartesiaClient(TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version))
+    params = VoiceParams(
+        model=cfg.cartesia.model,
+        voice=cfg.cartesia.voice,
+        language=cfg.cartesia.language,
+        sample_rate=cfg.audio.sample_rate,
+    )
+    pcm = bytearray()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        try:
+            with trio.move_on_after(15):
+                await client.status.wait_until(lambda s: s.state is not CloudState.CONNECTING)
+            async with await client.open_utterance(params) as utt:
+                for sentence in split_sentences(text):
+                    await utt.push(sentence)
+                await utt.finish()
+                async for item in utt:
+                    if isinstance(item, Audio):
+                        pcm += item.data
+        except CartesiaError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            await client.aclose()
+            nursery.cancel_scope.cancel()
+    write_wav(wav, bytes(pcm), cfg.audio.sample_rate)
+    print(f"wrote {wav} ({len(pcm) // 2 / cfg.audio.sample_rate:.2f} s)")
+    return 0
+
+
+async def _voices(cfg: Config, as_json: bool) -> int:
+    from herald.cartesia.errors import CartesiaError
+    from herald.cartesia.rest import CartesiaRest
+
+    key = _require_key(cfg)
+    rest = CartesiaRest(cfg.cartesia.api_url, key, cfg.cartesia.version)
+    try:
+        voices = await rest.list_voices()
+    except CartesiaError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        rows = [
+            {"id": v.id, "name": v.name, "language": v.language, "description": v.description}
+            for v in voices
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for v in voices:
+        desc = v.description if len(v.description) <= 60 else v.description[:57] + "..."
+        print(f"{v.id}  {v.language:<5}  {v.name:<24}  {desc}")
+    return 0

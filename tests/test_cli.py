@@ -1,0 +1,147 @@
+"""The ``herald`` command, run as a real subprocess against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import trio
+
+from cartesia_emulator import VOICES, Emulator, synth_pcm
+
+KEY = "sk_car_test"
+
+
+def write_config(tmp_path: Path, emu: Emulator, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[cartesia]
+url = "{emu.ws_url}"
+api_url = "{emu.http_url}"
+
+[cache]
+dir = "{tmp_path / "cache"}"
+{extra}
+"""
+    )
+    return path
+
+
+async def herald(*args: str, key: str | None = KEY) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CARTESIA_API_KEY", "HERALD_CONFIG")}
+    if key is not None:
+        env["CARTESIA_API_KEY"] = key
+    with trio.fail_after(60):
+        return await trio.run_process(
+            [sys.executable, "-m", "herald", *args],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env=env,
+        )
+
+
+async def test_say_writes_a_wav_equal_to_the_emulators_audio(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, emulator)
+    out = tmp_path / "out.wav"
+    text = "Hello there, this is herald."
+    result = await herald("say", text, "--wav", str(out), "--config", str(config))
+    assert result.returncode == 0, result.stderr.decode()
+    with wave.open(str(out)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24000)
+        samples = wav.readframes(wav.getnframes())
+    assert samples == synth_pcm(text, 24000)
+
+
+async def test_say_honours_the_configured_sample_rate(emulator: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, emulator, "[audio]\nsample_rate = 16000\n")
+    out = tmp_path / "out.wav"
+    result = await herald("say", "Sixteen kilohertz.", "--wav", str(out), "--config", str(config))
+    assert result.returncode == 0, result.stderr.decode()
+    with wave.open(str(out)) as wav:
+        assert wav.getframerate() == 16000
+        assert wav.readframes(wav.getnframes()) == synth_pcm("Sixteen kilohertz.", 16000)
+
+
+async def test_say_with_a_rejected_key_fails_with_one_line_and_no_key(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, emulator)
+    secret = "sk_car_not_the_right_one"
+    result = await herald(
+        "say", "Hi!", "--wav", str(tmp_path / "x.wav"), "--config", str(config), key=secret
+    )
+    assert result.returncode != 0
+    err = result.stderr.decode()
+    assert "401" in err
+    assert "API key" in err
+    assert secret not in err
+    assert secret not in result.stdout.decode()
+    assert not (tmp_path / "x.wav").exists()
+
+
+async def test_say_without_a_key_says_how_to_set_one(emulator: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, emulator)
+    result = await herald(
+        "say", "Hi!", "--wav", str(tmp_path / "x.wav"), "--config", str(config), key=None
+    )
+    assert result.returncode == 1
+    assert "CARTESIA_API_KEY" in result.stderr.decode()
+
+
+async def test_voices_lists_every_page(emulator: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, emulator)
+    result = await herald("voices", "--json", "--config", str(config))
+    assert result.returncode == 0, result.stderr.decode()
+    listed = json.loads(result.stdout)
+    assert sorted(v["id"] for v in listed) == sorted(v.id for v in VOICES)
+    plain = await herald("voices", "--config", str(config))
+    assert plain.returncode == 0
+    assert len(plain.stdout.decode().splitlines()) == len(VOICES)
+
+
+async def test_config_check_names_all_three_errors(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        """
+[mqtt]
+port = 70000
+hots = "broker.lan"
+
+[audio]
+volume = "loud"
+"""
+    )
+    result = await herald("config", "check", "--config", str(config))
+    assert result.returncode != 0
+    err = result.stderr.decode()
+    assert "mqtt.port" in err
+    assert "70000" in err
+    assert "mqtt.hots" in err
+    assert "audio.volume" in err
+    assert "'loud'" in err or '"loud"' in err
+
+
+async def test_config_check_passes_on_the_example_config() -> None:
+    example = Path(__file__).parent.parent / "config" / "herald.toml"
+    result = await herald("config", "check", "--config", str(example))
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"OK" in result.stdout
+
+
+async def test_config_check_never_prints_the_key(tmp_path: Path) -> None:
+    secret = "sk_car_super_secret_value"
+    key_file = tmp_path / "key"
+    key_file.write_text(secret + "\n")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[cartesia]\napi_key_file = "{key_file}"\nmodel = 3\n')
+    result = await herald("config", "check", "--config", str(config), key=secret)
+    assert result.returncode != 0
+    assert secret not in (result.stdout + result.stderr).decode()
