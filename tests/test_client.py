@@ -7,6 +7,7 @@ take no real time and the assertions are on ``trio.current_time()``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -367,7 +368,7 @@ async def test_backoff_grows_and_is_capped(
             if len(emulator.handshakes) > before:
                 times.append(trio.current_time())
         assert client.status.value.state is CloudState.OFFLINE
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     steps = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     for gap, step in zip(gaps, steps, strict=True):
         # jitter takes up to 25 % off each step; never more than the cap
