@@ -65,4 +65,3 @@ class Notifier:
 
     def status(self, text: str) -> None:
         self.notify(f"STATUS={text}")
-

@@ -1,0 +1,29 @@
+"""A local emulator of Cartesia's TTS API (WebSocket + REST) for tests and benchmarks.
+
+Never imported by the daemon. See ``Emulator`` for the server, ``Faults`` for
+the fault switches and ``synth_pcm`` for the audio any transcript produces.
+"""
+
+from .audio import synth_pcm, tone_samples, word_pcm
+from .codecs import decode_pcm, encode_pcm, wav_header
+from .errors import ApiError
+from .faults import Faults
+from .records import Handshake, Received
+from .server import Emulator
+from .voices import VOICES, Voice
+
+__all__ = [
+    "VOICES",
+    "ApiError",
+    "Emulator",
+    "Faults",
+    "Handshake",
+    "Received",
+    "Voice",
+    "decode_pcm",
+    "encode_pcm",
+    "synth_pcm",
+    "tone_samples",
+    "wav_header",
+    "word_pcm",
+]
