@@ -30,8 +30,10 @@ echo "==> installing herald with its test extras"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 
 echo "==> ruff"
-"$VENV/bin/ruff" check daemon emulator tests bench
-"$VENV/bin/ruff" format --check daemon emulator tests bench
+lint_dirs=()
+for d in daemon emulator tests bench; do [ -d "$d" ] && lint_dirs+=("$d"); done
+"$VENV/bin/ruff" check "${lint_dirs[@]}"
+"$VENV/bin/ruff" format --check "${lint_dirs[@]}"
 echo "==> mypy --strict"
 "$VENV/bin/mypy"
 echo "==> pytest"
