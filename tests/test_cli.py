@@ -78,8 +78,9 @@ async def test_say_with_a_rejected_key_fails_with_one_line_and_no_key(
     result = await herald(
         "say", "Hi!", "--wav", str(tmp_path / "x.wav"), "--config", str(config), key=secret
     )
-    assert result.returncode != 0
+    assert result.returncode == 1
     err = result.stderr.decode()
+    assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
     assert "401" in err
     assert "API key" in err
     assert secret not in err

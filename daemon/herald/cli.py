@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="config file (default: $HERALD_CONFIG or /etc/herald/config.toml)",
     )
-    common.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+    common.add_argument(
+        "--log-level", default="CRITICAL", help="DEBUG, INFO, WARNING or ERROR (default: quiet)"
+    )
 
     parser = argparse.ArgumentParser(prog="herald", description="A voice appliance daemon.")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
@@ -57,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logs.setup(args.log_level.upper(), _secrets(cfg))
         if args.command == "say":
-            return trio.run(_say, cfg, args.text, args.wav)
+            return _run(_say, cfg, args.text, args.wav)
         if args.command == "voices":
-            return trio.run(_voices, cfg, args.json)
+            return _run(_voices, cfg, args.json)
     except ConfigError as exc:
         print(f"herald: {'; '.join(exc.errors)}", file=sys.stderr)
         return 1
@@ -69,6 +71,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def _run(fn: Callable[..., Awaitable[int]], *args: object) -> int:
+    """trio.run, with a UsageError raised inside a nursery unwrapped from its group."""
+    try:
+        return trio.run(fn, *args)
+    except BaseExceptionGroup as group:
+        usage, rest = group.split(UsageError)
+        if usage is not None and rest is None:
+            raise _leaf(usage) from None
+        raise
+
+
+def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _secrets(cfg: Config) -> list[Secret]:
@@ -103,10 +121,7 @@ async def _say(cfg: Config, text: str, wav: Path | None) -> int:
     from herald.cartesia.protocol import Audio, VoiceParams
     from herald.cartesia.ws_adapter import TrioWsConnector
     from herald.text import split_sentences
-    from herald.wav import write_wav
 
-    if wav is None:
-        raise UsageError("playing to the speaker is not built yet; use --wav PATH")
     if not text.strip():
         raise UsageError("TEXT is empty")
     key = _require_key(cfg)
@@ -117,8 +132,9 @@ async def _say(cfg: Config, text: str, wav: Path | None) -> int:
         language=cfg.cartesia.language,
         sample_rate=cfg.audio.sample_rate,
     )
-    pcm = bytearray()
+    output = _WavOutput(wav, cfg) if wav is not None else _SpeakerOutput(cfg)
     async with trio.open_nursery() as nursery:
+        await output.start(nursery)
         await nursery.start(client.run)
         try:
             with trio.move_on_after(15):
@@ -129,15 +145,59 @@ async def _say(cfg: Config, text: str, wav: Path | None) -> int:
                 await utt.finish()
                 async for item in utt:
                     if isinstance(item, Audio):
-                        pcm += item.data
+                        output.feed(item.data)
+            await output.finish()
         except CartesiaError as exc:
             raise UsageError(str(exc)) from None
         finally:
             await client.aclose()
             nursery.cancel_scope.cancel()
-    write_wav(wav, bytes(pcm), cfg.audio.sample_rate)
-    print(f"wrote {wav} ({len(pcm) // 2 / cfg.audio.sample_rate:.2f} s)")
     return 0
+
+
+class _WavOutput:
+    def __init__(self, path: Path, cfg: Config) -> None:
+        self._path = path
+        self._rate = cfg.audio.sample_rate
+        self._pcm = bytearray()
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        pass
+
+    def feed(self, pcm: bytes) -> None:
+        self._pcm += pcm
+
+    async def finish(self) -> None:
+        from herald.wav import write_wav
+
+        write_wav(self._path, bytes(self._pcm), self._rate)
+        print(f"wrote {self._path} ({len(self._pcm) // 2 / self._rate:.2f} s)")
+
+
+class _SpeakerOutput:
+    """Plays through the configured ALSA device, with the daemon's jitter buffer."""
+
+    def __init__(self, cfg: Config) -> None:
+        from herald.audio import AlsaDevice, Player
+
+        self._player = Player(
+            AlsaDevice(cfg.audio.device), cfg.audio.sample_rate, volume=cfg.audio.volume
+        )
+        self._stream = self._player.open_stream()
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        await nursery.start(self._player.run)
+        status = self._player.status.value
+        if not status.ok:
+            raise UsageError(str(status))
+
+    def feed(self, pcm: bytes) -> None:
+        self._stream.feed(pcm)
+
+    async def finish(self) -> None:
+        self._stream.end()
+        await self._stream.wait_done()
+        # Cancelling the player (by the caller) lets the ring play out before closing.
 
 
 async def _voices(cfg: Config, as_json: bool) -> int:
