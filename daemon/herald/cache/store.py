@@ -1,0 +1,613 @@
+"""The clip cache on disk: verified reads, atomic writes, a size cap with LRU eviction.
+
+Plain synchronous code: the daemon calls it through ``trio.to_thread.run_sync``. One
+`ClipCache` may be used from several threads at once.
+
+Files in the cache directory:
+
+- ``<key>.clip``: a committed clip (`herald.cache.format`), key = `clip_key(...)`;
+- ``.tmp-<pid>-<random>``: a clip being written. It is renamed to its final name only
+  once complete and fsynced, so a crash or power cut leaves either the whole old state
+  or the whole new clip, never a partial one. Temp files of a process that is gone are
+  removed when a cache is opened.
+
+Other files are left alone: the directory may be shared by mistake.
+
+"Last used" is the file's mtime, kept in memory while the cache is open. A hit writes
+it back to disk (``os.utime``) at most once per ``touch_interval`` per clip, so a
+popular clip does not cost an SD-card write each time it plays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
+
+from herald.cache.format import (
+    FIXED_HEADER_SIZE,
+    Clip,
+    ClipMeta,
+    CorruptClip,
+    encode_meta,
+    pack_header,
+    read_clip,
+    read_header,
+    sample_width,
+)
+from herald.cache.key import Source, is_key
+
+if TYPE_CHECKING:
+    from herald.config import CacheConfig
+
+__all__ = [
+    "CLIP_SUFFIX",
+    "TEMP_PREFIX",
+    "CacheStats",
+    "ClipCache",
+    "ClipInfo",
+    "ClipWriter",
+    "PruneResult",
+]
+
+log = logging.getLogger("herald.cache")
+
+CLIP_SUFFIX = ".clip"
+TEMP_PREFIX = ".tmp-"
+MIB = 1024 * 1024
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters since the cache was opened."""
+
+    hits: int = 0
+    misses: int = 0
+    committed: int = 0
+    aborted: int = 0  # interrupted or failed audio, never stored
+    rejected: int = 0  # commit refused: no audio, partial samples, larger than the cap
+    evicted: int = 0
+    corrupt_removed: int = 0  # files that failed verification, deleted and not played
+    temp_removed: int = 0  # temp files a crashed writer left behind
+    write_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """``{"cache.hits": n, "cache.corrupt_removed": n, ...}``."""
+        return {f"cache.{f.name}": getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class ClipInfo:
+    """One clip file, for ``herald cache list``; ``error`` is set for a bad header."""
+
+    key: str
+    size: int  # bytes on disk
+    last_used: float  # epoch seconds
+    text: str = ""
+    voice: str = ""
+    model: str = ""
+    language: str | None = None
+    source: Source | None = None
+    sample_rate: int = 0
+    encoding: str = ""
+    duration: float = 0.0  # seconds
+    created: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    corrupt_removed: int
+    temp_removed: int
+    clips_removed: int  # evicted to keep the cap, or everything with all=True
+    bytes_freed: int
+    clips_kept: int
+    bytes_kept: int
+
+
+@dataclass(slots=True)
+class _Entry:
+    size: int
+    last_used: float
+    disk_mtime: float
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def _temp_is_stale(name: str) -> bool:
+    # ".tmp-<pid>-<random>"; anything unparsable under our prefix is ours and stale.
+    pid_text = name[len(TEMP_PREFIX) :].partition("-")[0]
+    if not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path) -> bool:
+    """Remove ``path``; False (logged) if that failed for a reason other than absence."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        log.warning("clip cache: cannot remove %s: %s", path, exc.strerror or exc)
+        return False
+    return True
+
+
+class ClipCache:
+    """Verified clips under ``dir``, at most ``max_bytes`` in total.
+
+    Never raises for I/O trouble: a directory that cannot be created or written is
+    reported once (``error`` says why) and the cache then acts as empty.
+    """
+
+    def __init__(self, dir: Path, max_bytes: int, *, touch_interval: float = 3600.0) -> None:
+        self.dir = Path(dir)
+        self.max_bytes = max_bytes
+        self.touch_interval = touch_interval
+        self.stats = CacheStats()
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._index: dict[str, _Entry] = {}
+        self._total = 0
+        self._write_error_reported = False
+        try:
+            self.dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+            if not os.access(self.dir, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable")
+            self._scan()
+        except OSError as exc:
+            self.error = f"clip cache {self.dir} is unusable: {exc.strerror or exc}"
+            log.error("%s; caching nothing and playing nothing from it", self.error)
+            self._index.clear()
+            self._total = 0
+            return
+        with self._lock:
+            self._evict_locked(keep=None)
+
+    @classmethod
+    def from_config(cls, config: CacheConfig) -> ClipCache:
+        """The cache ``[cache]`` configures (``max_mb`` in MiB)."""
+        return cls(Path(config.dir), config.max_mb * MIB)
+
+    # --- state ---
+
+    @property
+    def enabled(self) -> bool:
+        return self.error is None
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of the clips this cache knows about (stat sizes, headers included)."""
+        return self._total
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def path(self, key: str) -> Path:
+        if not is_key(key):
+            raise ValueError(f"not a clip key: {key!r}")
+        return self.dir / f"{key}{CLIP_SUFFIX}"
+
+    def contains(self, key: str) -> bool:
+        """Whether a clip file exists for ``key`` (not verified: `get` does that)."""
+        return self.enabled and self.path(key).is_file()
+
+    def _scan(self) -> None:
+        # stat only: opening every clip at start would cost seconds on an SD card.
+        with os.scandir(self.dir) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith(TEMP_PREFIX):
+                    if _temp_is_stale(name) and _unlink(Path(entry.path)):
+                        self.stats.temp_removed += 1
+                    continue
+                key = name.removesuffix(CLIP_SUFFIX)
+                if key == name or not is_key(key) or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                if st.st_size < FIXED_HEADER_SIZE:
+                    self._remove_corrupt(key, f"truncated header ({st.st_size} bytes)")
+                    continue
+                self._index[key] = _Entry(st.st_size, st.st_mtime, st.st_mtime)
+                self._total += st.st_size
+        if self.stats.temp_removed:
+            log.info("clip cache: removed %d unfinished temp files", self.stats.temp_removed)
+
+    # --- reading ---
+
+    def get(self, key: str) -> Clip | None:
+        """The verified clip for ``key``, or None.
+
+        A file that fails verification is deleted, logged with the reason and counted
+        in ``stats.corrupt_removed``; it is never returned. A hit marks the clip used.
+        """
+        if not self.enabled:
+            return None
+        path = self.path(key)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                clip = read_clip(f, size, key=key)
+        except FileNotFoundError:
+            with self._lock:
+                self._drop_locked(key)
+                self.stats.misses += 1
+            return None
+        except CorruptClip as exc:
+            self._remove_corrupt(key, exc.reason)
+            with self._lock:
+                self.stats.misses += 1
+            return None
+        except OSError as exc:  # EIO from a failing card: a miss, not a crash
+            log.warning("clip cache: cannot read %s: %s", path.name, exc.strerror or exc)
+            with self._lock:
+                self.stats.misses += 1
+            return None
+        self._mark_used(key, size)
+        return clip
+
+    def _mark_used(self, key: str, size: int) -> None:
+        now = time.time()
+        with self._lock:
+            self.stats.hits += 1
+            entry = self._index.get(key)
+            if entry is None:
+                if not self.path(key).exists():  # evicted while we read it
+                    return
+                # written by another process since we scanned
+                entry = self._index[key] = _Entry(size, now, 0.0)
+                self._total += size
+            entry.last_used = now
+            if now - entry.disk_mtime >= self.touch_interval:
+                with contextlib.suppress(OSError):
+                    os.utime(self.path(key), (now, now))
+                    entry.disk_mtime = now
+
+    def _remove_corrupt(self, key: str, reason: str) -> None:
+        log.warning("clip cache: removed corrupt clip %s: %s", key[:12], reason)
+        _unlink(self.path(key))
+        with self._lock:
+            self._drop_locked(key)
+            self.stats.corrupt_removed += 1
+
+    def _drop_locked(self, key: str) -> None:
+        entry = self._index.pop(key, None)
+        if entry is not None:
+            self._total -= entry.size
+
+    # --- writing ---
+
+    def begin(self, key: str, meta: ClipMeta) -> ClipWriter:
+        """Start writing the clip for ``key``; nothing is visible until ``commit()``.
+
+        Never raises for I/O errors: the writer then discards what it is given.
+        """
+        path = self.path(key)  # validates the key
+        meta_bytes = encode_meta(key, meta)
+        if not self.enabled:
+            return ClipWriter(self, key, meta, path, None, None, meta_bytes)
+        tmp = self.dir / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+            f = os.fdopen(fd, "wb")
+        except OSError as exc:
+            self._report_write_error(exc)
+            return ClipWriter(self, key, meta, path, None, None, meta_bytes)
+        writer = ClipWriter(self, key, meta, path, tmp, f, meta_bytes)
+        # The real header needs the payload's length and digest; it is written last.
+        writer._write(bytes(FIXED_HEADER_SIZE) + meta_bytes)
+        return writer
+
+    def _report_write_error(self, exc: OSError) -> None:
+        with self._lock:
+            self.stats.write_errors += 1
+            first = not self._write_error_reported
+            self._write_error_reported = True
+        if first:
+            log.error(
+                "clip cache %s: cannot write clips (%s); utterances are not being cached",
+                self.dir,
+                exc.strerror or exc,
+            )
+
+    def _committed_locked(self, key: str, size: int) -> None:
+        now = time.time()
+        self._drop_locked(key)
+        self._index[key] = _Entry(size, now, now)
+        self._total += size
+        self.stats.committed += 1
+        self._write_error_reported = False
+        self._evict_locked(keep=key)
+
+    def _evict_locked(self, keep: str | None) -> int:
+        if self._total <= self.max_bytes:
+            return 0
+        victims = sorted((e.last_used, k) for k, e in self._index.items() if k != keep)
+        evicted = 0
+        for _, key in victims:
+            if self._total <= self.max_bytes:
+                break
+            _unlink(self.path(key))
+            self._drop_locked(key)
+            evicted += 1
+        self.stats.evicted += evicted
+        if evicted:
+            log.debug("clip cache: evicted %d clips to keep %d bytes", evicted, self.max_bytes)
+        return evicted
+
+    # --- maintenance ---
+
+    def entries(self) -> list[ClipInfo]:
+        """Every clip file, most recently used first; reads headers, not payloads."""
+        if not self.enabled:
+            return []
+        infos = []
+        for key in self._clip_keys_on_disk():
+            path = self.path(key)
+            try:
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    with self._lock:
+                        entry = self._index.get(key)
+                    last_used = max(st.st_mtime, entry.last_used if entry else 0.0)
+                    try:
+                        h = read_header(f, st.st_size, key=key)
+                    except CorruptClip as exc:
+                        infos.append(ClipInfo(key, st.st_size, last_used, error=exc.reason))
+                        continue
+            except OSError:
+                continue  # removed meanwhile, or unreadable: not listed
+            m = h.meta
+            infos.append(
+                ClipInfo(
+                    key,
+                    st.st_size,
+                    last_used,
+                    text=m.text,
+                    voice=m.voice,
+                    model=m.model,
+                    language=m.language,
+                    source=m.source,
+                    sample_rate=m.sample_rate,
+                    encoding=m.encoding,
+                    duration=h.duration,
+                    created=m.created,
+                )
+            )
+        infos.sort(key=lambda i: i.last_used, reverse=True)
+        return infos
+
+    def _clip_keys_on_disk(self) -> list[str]:
+        keys = []
+        with os.scandir(self.dir) as it:
+            for entry in it:
+                key = entry.name.removesuffix(CLIP_SUFFIX)
+                if key != entry.name and is_key(key) and entry.is_file(follow_symlinks=False):
+                    keys.append(key)
+        return keys
+
+    def prune(self, all: bool = False) -> PruneResult:
+        """Remove stale temp files and clips that fail verification (every clip is
+        read), then evict down to the cap; with ``all=True`` remove every clip."""
+        if not self.enabled:
+            return PruneResult(0, 0, 0, 0, 0, 0)
+        before = (self.stats.corrupt_removed, self.stats.temp_removed, self.stats.evicted)
+        freed = 0
+        removed = 0
+        with os.scandir(self.dir) as it:
+            temps = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
+        for name in temps:
+            if _temp_is_stale(name) and _unlink(self.dir / name):
+                with self._lock:
+                    self.stats.temp_removed += 1
+        for key in self._clip_keys_on_disk():
+            path = self.path(key)
+            try:
+                size = path.stat().st_size
+                if not all:
+                    with open(path, "rb") as f:
+                        read_clip(f, size, key=key)
+                    continue
+            except FileNotFoundError:
+                continue
+            except CorruptClip as exc:
+                self._remove_corrupt(key, exc.reason)
+                freed += size
+                continue
+            except OSError as exc:
+                log.warning("clip cache: cannot read %s: %s", path.name, exc.strerror or exc)
+                continue
+            if _unlink(path):
+                removed += 1
+                freed += size
+        with self._lock:
+            # Rebuild from disk: other processes may have added or removed clips.
+            used = {k: e.last_used for k, e in self._index.items()}
+            self._index.clear()
+            self._total = 0
+            for key in self._clip_keys_on_disk():
+                with contextlib.suppress(FileNotFoundError):
+                    st = self.path(key).stat()
+                    last = max(st.st_mtime, used.get(key, 0.0))
+                    self._index[key] = _Entry(st.st_size, last, st.st_mtime)
+                    self._total += st.st_size
+            total_before_evict = self._total
+            removed += self._evict_locked(keep=None)
+            freed += total_before_evict - self._total
+        return PruneResult(
+            corrupt_removed=self.stats.corrupt_removed - before[0],
+            temp_removed=self.stats.temp_removed - before[1],
+            clips_removed=removed,
+            bytes_freed=freed,
+            clips_kept=len(self._index),
+            bytes_kept=self._total,
+        )
+
+
+class ClipWriter:
+    """One clip being written: ``append`` chunks as they arrive, then ``commit`` or
+    ``abort``. As a context manager, leaving without ``commit`` aborts.
+
+    Memory stays bounded: chunks go straight to the temp file. I/O errors are
+    reported once by the cache and make the writer discard the clip; they never
+    propagate, so teeing audio into the cache cannot disturb playback.
+    """
+
+    def __init__(
+        self,
+        cache: ClipCache,
+        key: str,
+        meta: ClipMeta,
+        path: Path,
+        tmp: Path | None,
+        f: BinaryIO | None,
+        meta_bytes: bytes,
+    ) -> None:
+        self.key = key
+        self.meta = meta
+        self._cache = cache
+        self._path = path
+        self._tmp = tmp
+        self._f = f
+        self._meta_bytes = meta_bytes
+        self._sha = hashlib.sha256()
+        self._payload_len = 0
+        self._state = "open" if f is not None else "failed"
+
+    @property
+    def state(self) -> str:
+        """ "open", "committed", "aborted", "rejected" or "failed"."""
+        return self._state
+
+    @property
+    def payload_len(self) -> int:
+        return self._payload_len
+
+    def _write(self, data: bytes) -> None:
+        if self._f is None:
+            return
+        try:
+            self._f.write(data)
+        except OSError as exc:
+            self._cache._report_write_error(exc)
+            self._discard("failed")
+
+    def append(self, pcm: bytes) -> None:
+        """Add audio; ignored once the writer is closed or failed."""
+        if self._f is None:
+            return
+        self._payload_len += len(pcm)
+        size = FIXED_HEADER_SIZE + len(self._meta_bytes) + self._payload_len
+        if size > self._cache.max_bytes:
+            self._reject(f"larger than the cache ({self._cache.max_bytes} bytes)")
+            return
+        self._sha.update(pcm)
+        self._write(pcm)
+
+    def commit(self) -> bool:
+        """Store the clip, durably, if it is whole; True if it was stored.
+
+        Call only when the audio is complete (Cartesia's done received). Empty audio,
+        or audio that does not end on a whole sample, is refused.
+        """
+        if self._f is None or self._tmp is None:
+            return False
+        width = sample_width(self.meta.encoding)
+        if self._payload_len == 0:
+            self._reject("no audio")
+            return False
+        if self._payload_len % width:
+            self._reject(f"{self._payload_len} bytes is not a whole number of samples")
+            return False
+        f = self._f
+        header = pack_header(
+            self._meta_bytes,
+            self.meta.sample_rate,
+            self.meta.encoding,
+            self._payload_len,
+            self._sha.digest(),
+        )
+        size = len(header) + len(self._meta_bytes) + self._payload_len
+        try:
+            f.seek(0)
+            f.write(header)
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            self._f = None
+            # Rename and index update under one lock, so that concurrent commits of
+            # the same key leave the index agreeing with the file that won.
+            with self._cache._lock:
+                os.replace(self._tmp, self._path)
+                self._cache._committed_locked(self.key, size)
+        except OSError as exc:
+            self._cache._report_write_error(exc)
+            self._discard("failed")
+            return False
+        self._state = "committed"
+        try:
+            _fsync_dir(self._cache.dir)
+        except OSError as exc:  # the clip is whole; only the rename may not be durable yet
+            log.warning("clip cache: fsync of %s failed: %s", self._cache.dir, exc)
+        return True
+
+    def abort(self) -> None:
+        """Discard the clip (interrupted or failed audio): nothing is stored."""
+        if self._state == "open":
+            with self._cache._lock:
+                self._cache.stats.aborted += 1
+            self._discard("aborted")
+
+    def _reject(self, reason: str) -> None:
+        log.info("clip cache: not storing clip %s: %s", self.key[:12], reason)
+        with self._cache._lock:
+            self._cache.stats.rejected += 1
+        self._discard("rejected")
+
+    def _discard(self, state: str) -> None:
+        f, self._f = self._f, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
+        if self._tmp is not None:
+            _unlink(self._tmp)
+        self._state = state
+
+    def __enter__(self) -> ClipWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()
