@@ -12,6 +12,8 @@ import trustme
 
 from cartesia_emulator import Emulator
 
+pytest_plugins = ["mqtt_fixtures"]
+
 
 @pytest.fixture
 def api_key() -> str:

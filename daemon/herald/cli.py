@@ -29,12 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         help="config file (default: $HERALD_CONFIG or /etc/herald/config.toml)",
     )
     common.add_argument(
-        "--log-level", default="CRITICAL", help="DEBUG, INFO, WARNING or ERROR (default: quiet)"
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, else quiet)",
     )
 
     parser = argparse.ArgumentParser(prog="herald", description="A voice appliance daemon.")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", parents=[common], help="run the daemon (in the foreground)")
 
     say = sub.add_parser("say", parents=[common], help="speak TEXT once, or write it to a WAV")
     say.add_argument("text", metavar="TEXT")
@@ -57,7 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config, os.environ)
         from herald import logs
 
-        logs.setup(args.log_level.upper(), _secrets(cfg))
+        level = args.log_level or ("INFO" if args.command == "run" else "CRITICAL")
+        logs.setup(level.upper(), _secrets(cfg))
+        if args.command == "run":
+            from herald.app import serve
+
+            return _run(serve, args.config)
         if args.command == "say":
             return _run(_say, cfg, args.text, args.wav)
         if args.command == "voices":

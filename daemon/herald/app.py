@@ -1,0 +1,202 @@
+"""`herald run`: the one root nursery, its services, and the lifecycle.
+
+Services, started in dependency order with ``nursery.start``: the Cartesia client,
+the audio player, the MQTT client, the speaker; then the router (MQTT commands to
+the speaker), the event and state publishers, and the watchdog. SIGTERM/SIGINT stop
+everything within 2 s (fade out, ``offline`` on availability, WebSocket closed
+with 1000); SIGHUP re-reads the config and, if it is valid, restarts the services
+in-process (see the README); an invalid new config is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from herald.audio import AlsaDevice, Player, SinkDevice
+from herald.cartesia.client import CartesiaClient, CloudStatus
+from herald.cartesia.protocol import VoiceParams
+from herald.cartesia.ws_adapter import TrioWsConnector
+from herald.config import Config, ConfigError, load_config
+from herald.mqtt import Broker, MqttClient, MqttSettings
+from herald.router import Router, Topics
+from herald.sdnotify import Notifier
+from herald.speaker import Speaker, SpeakerState, SpeakEvent
+
+log = logging.getLogger("herald")
+
+READY_TIMEOUT = 20.0  # READY=1 after this even if broker or audio are not up (degraded)
+SHUTDOWN_BUDGET = 1.5  # seconds for the graceful part of a stop (2 s in all)
+
+
+def voice_defaults(cfg: Config) -> VoiceParams:
+    return VoiceParams(
+        model=cfg.cartesia.model,
+        voice=cfg.cartesia.voice,
+        language=cfg.cartesia.language,
+        sample_rate=cfg.audio.sample_rate,
+    )
+
+
+class Daemon:
+    """One configuration's worth of services; rebuilt on SIGHUP."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        notifier: Notifier,
+        *,
+        device: SinkDevice | None = None,
+        broker: Broker | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.notifier = notifier
+        self.topics = Topics(cfg.mqtt.topic_prefix, cfg.device.id)
+        key = cfg.cartesia_api_key
+        connector = TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version) if key else None
+        self.client = CartesiaClient(connector)
+        self.player = Player(
+            device or AlsaDevice(cfg.audio.device), cfg.audio.sample_rate, volume=cfg.audio.volume
+        )
+        self.mqtt: Broker = broker or MqttClient(
+            MqttSettings.from_config(cfg),
+            self.topics.subscriptions(),
+            online_messages=[(self.topics.availability, "online", True)],
+        )
+        self._events_in, self._events_out = trio.open_memory_channel[SpeakEvent](1024)
+        self.speaker = Speaker(self.client, self.player, voice_defaults(cfg), self._events_in)
+        self.router = Router(self.topics, self.mqtt, self.speaker, self.player, self._events_in)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.client.run)
+            await nursery.start(self.player.run)
+            await nursery.start(self.mqtt.run)
+            await nursery.start(self.speaker.run)
+            nursery.start_soon(self.router.run)
+            nursery.start_soon(self._publish_events)
+            nursery.start_soon(self._publish_state)
+            await self._wait_ready()
+            nursery.start_soon(self._watchdog)
+            task_status.started()
+
+    async def _wait_ready(self) -> None:
+        with trio.move_on_after(READY_TIMEOUT):
+            await self.mqtt.connected.wait_until(bool)
+            await self.player.status.wait_until(lambda s: s.ok)
+        problems = []
+        if not self.mqtt.connected.value:
+            problems.append(f"broker {self.cfg.mqtt.host}:{self.cfg.mqtt.port} not reachable")
+        if not self.player.status.value.ok:
+            problems.append(str(self.player.status.value))
+        status = "degraded: " + "; ".join(problems) if problems else "ready"
+        log.info("herald %s (device %s)", status, self.cfg.device.id)
+        self.notifier.ready(status)
+
+    async def shutdown(self, *, offline: bool = True) -> None:
+        """The graceful part of a stop: fade out, availability offline, sockets closed.
+
+        ``offline=False`` (a reload) disconnects without announcing offline, since the
+        services come straight back."""
+        self.speaker.stop()
+        final = [(self.topics.availability, "offline", True)] if offline else []
+        with trio.move_on_after(SHUTDOWN_BUDGET):
+            await self._flush_events()
+            await self.mqtt.shutdown(final)
+            await self.client.aclose()
+
+    async def _flush_events(self) -> None:
+        # Publish the interrupted events the stop produced before disconnecting.
+        while True:
+            try:
+                event = self._events_out.receive_nowait()
+            except trio.WouldBlock:
+                return
+            await self._publish_event(event)
+
+    async def _publish_events(self) -> None:
+        async for event in self._events_out:
+            await self._publish_event(event)
+
+    async def _publish_event(self, event: SpeakEvent) -> None:
+        await self.mqtt.publish(self.topics.event, json.dumps(event.payload()), qos=1)
+
+    async def _publish_state(self) -> None:
+        last: dict[str, Any] | None = None
+        while True:
+            state = self._state()
+            if state != last:
+                await self.mqtt.publish(self.topics.state, json.dumps(state), qos=1, retain=True)
+                last = state
+            await _wait_any(
+                self.speaker.state.wait_change,
+                self.client.status.wait_change,
+                self.router.volume.wait_change,
+                self.mqtt.connected.wait_change,
+            )
+
+    def _state(self) -> dict[str, Any]:
+        speaker: SpeakerState = self.speaker.state.value
+        cloud: CloudStatus = self.client.status.value
+        return {
+            "state": "speaking" if speaker.speaking else "idle",
+            "cloud": "online" if cloud.online else "offline",
+            "volume": self.router.volume.value,
+            "queue": speaker.queue,
+        }
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval
+        if interval is None:
+            return
+        # Pinged from a trio task, so a blocked event loop stops the pings and
+        # systemd restarts us; never tied to the broker or Cartesia being up.
+        while True:
+            self.notifier.watchdog()
+            await trio.sleep(interval)
+
+
+async def _wait_any(*waiters: Any) -> None:
+    async with trio.open_nursery() as nursery:
+
+        async def one(wait: Any) -> None:
+            await wait()
+            nursery.cancel_scope.cancel()
+
+        for wait in waiters:
+            nursery.start_soon(one, wait)
+
+
+async def serve(path: Path | None) -> int:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit status."""
+    notifier = Notifier()
+    cfg = load_config(path)
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        while True:
+            daemon = Daemon(cfg, notifier)
+            reload_to: Config | None = None
+            async with trio.open_nursery() as nursery:
+                await nursery.start(daemon.run)
+                async for signum in signals:
+                    if signum != signal.SIGHUP:
+                        log.info("signal %s: stopping", signal.Signals(signum).name)
+                        notifier.stopping()
+                        break
+                    try:
+                        reload_to = load_config(path)
+                    except ConfigError as exc:
+                        log.error("SIGHUP: new config has errors, keeping the old one:\n%s", exc)
+                        continue
+                    log.info("SIGHUP: config reloaded; restarting services")
+                    notifier.reloading()
+                    break
+                await daemon.shutdown(offline=reload_to is None)
+                nursery.cancel_scope.cancel()
+            if reload_to is None:
+                return 0
+            cfg = reload_to

@@ -1,0 +1,242 @@
+"""The speaker: one utterance at a time, from the queue, with its events.
+
+Every accepted say gets exactly one ``queued`` event and then, in order, at most
+one ``started`` and exactly one terminal event: ``finished``, ``interrupted``
+(stop, or an interrupting say), ``dropped`` (its ttl passed before it started) or
+``failed``. The job's ``ack`` runs once that terminal event is out, so a QoS1
+command is acknowledged only when it has been handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from herald.audio import Player, Stream
+from herald.cartesia.client import CartesiaClient
+from herald.cartesia.errors import CartesiaError
+from herald.cartesia.protocol import Audio, VoiceParams
+from herald.commands import SayCommand
+from herald.observable import Observable
+from herald.queue_policy import Queued, SpeakQueue
+from herald.text import split_sentences
+
+log = logging.getLogger("herald.speaker")
+
+_REMEMBER_IDS = 1000  # ids of handled says kept to recognise redeliveries
+
+
+@dataclass
+class Job:
+    cmd: SayCommand
+    arrived: float  # trio time the command arrived
+    acks: list[Callable[[], None]] = field(default_factory=list)
+
+    def ack(self) -> None:
+        for ack in self.acks:
+            ack()
+        self.acks.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakEvent:
+    id: str | None  # None for a rejected payload that named no id
+    event: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": self.id, "event": self.event, **self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerState:
+    speaking: bool = False
+    queue: int = 0
+
+
+class _Stopped(Exception):
+    """The current utterance was stopped (by stop or an interrupting say)."""
+
+
+class Speaker:
+    def __init__(
+        self,
+        client: CartesiaClient,
+        player: Player,
+        defaults: VoiceParams,
+        events: trio.MemorySendChannel[SpeakEvent],
+    ) -> None:
+        self._client = client
+        self._player = player
+        self._defaults = defaults
+        self._events = events
+        self._queue: SpeakQueue[Job] = SpeakQueue()
+        self._wake = trio.Event()
+        self._current: Queued[Job] | None = None
+        self._current_scope: trio.CancelScope | None = None
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self.state = Observable(SpeakerState())
+
+    # --- commands (synchronous, from the router) -----------------------------
+
+    def submit(self, job: Job) -> None:
+        cmd = job.cmd
+        if cmd.id in self._handled:
+            log.info("say id=%s already handled: redelivery ignored", cmd.id)
+            job.ack()
+            return
+        in_flight = self._find(cmd.id)
+        if in_flight is not None:
+            # A redelivery of what is queued or playing: acknowledge both together.
+            in_flight.item.acks.extend(job.acks)
+            return
+        self._queue.push(
+            cmd.id,
+            job,
+            high=cmd.priority == "high",
+            deadline=job.arrived + cmd.ttl,
+            front=cmd.interrupt,
+        )
+        self.emit(cmd.id, "queued")
+        if cmd.interrupt and self._current is not None:
+            self._stop_current()
+        self._wake.set()
+        self._update_state()
+
+    def stop(self, id: str | None = None) -> None:
+        """Stop everything (None) or the utterance ``id``, queued or playing."""
+        removed = self._queue.clear() if id is None else self._queue.remove(id)
+        for entry in removed:
+            self._finish(entry, "interrupted")
+        if self._current is not None and (id is None or self._current.id == id):
+            self._stop_current()
+        self._wake.set()
+        self._update_state()
+
+    def _find(self, id: str) -> Queued[Job] | None:
+        if self._current is not None and self._current.id == id:
+            return self._current
+        return next((e for e in self._queue if e.id == id), None)
+
+    def _stop_current(self) -> None:
+        if self._current_scope is not None:
+            self._current_scope.cancel()
+
+    # --- the service ----------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            for expired in self._queue.expire(trio.current_time()):
+                self._finish(expired, "dropped", reason="ttl")
+            entry = self._queue.pop()
+            if entry is None:
+                self._update_state()
+                deadline = self._queue.next_deadline()
+                with trio.move_on_at(deadline if deadline is not None else float("inf")):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            await self._play(entry)
+
+    async def _play(self, entry: Queued[Job]) -> None:
+        self._current = entry
+        self._update_state()
+        outcome: tuple[str, dict[str, Any]] = ("interrupted", {})
+        with trio.CancelScope() as scope:
+            self._current_scope = scope
+            try:
+                await self._speak_cloud(entry)
+                outcome = ("finished", {})
+            except CartesiaError as exc:
+                outcome = ("failed", {"error": str(exc)})
+        self._current = None
+        self._current_scope = None
+        self._finish(entry, outcome[0], **outcome[1])
+
+    async def _speak_cloud(self, entry: Queued[Job]) -> None:
+        cmd = entry.item.cmd
+        assert cmd.text is not None
+        params = self._params(cmd)
+        utt = await self._client.open_utterance(params)
+        stream = self._player.open_stream()
+        started = _StartAnnouncer(self, entry, stream, "cartesia")
+        try:
+            async with utt, trio.open_nursery() as nursery:
+                nursery.start_soon(started.wait_and_announce)
+                for sentence in split_sentences(cmd.text):
+                    await utt.push(sentence)
+                await utt.finish()
+                async for item in utt:
+                    if isinstance(item, Audio):
+                        stream.feed(item.data)
+                stream.end()
+                await stream.wait_done()
+                started.announce()  # if the first sample and the end came in one step
+                nursery.cancel_scope.cancel()
+        finally:
+            # Interrupted, failed or cancelled: fade out instead of clicking.
+            stream.interrupt()
+
+    def _params(self, cmd: SayCommand) -> VoiceParams:
+        d = self._defaults
+        return VoiceParams(
+            model=d.model,
+            voice=cmd.voice or d.voice,
+            language=cmd.language or d.language,
+            sample_rate=d.sample_rate,
+            encoding=d.encoding,
+            speed=cmd.speed if cmd.speed is not None else d.speed,
+            emotion=cmd.emotion or d.emotion,
+            volume=d.volume,
+            pronunciation_dict_id=d.pronunciation_dict_id,
+        )
+
+    # --- events ------------------------------------------------------------------
+
+    def _finish(self, entry: Queued[Job], event: str, **detail: Any) -> None:
+        self.emit(entry.id, event, **detail)
+        self._handled[entry.id] = None
+        while len(self._handled) > _REMEMBER_IDS:
+            self._handled.popitem(last=False)
+        entry.item.ack()
+
+    def emit(self, id: str, event: str, **detail: Any) -> None:
+        ev = SpeakEvent(id, event, detail)
+        extra = "".join(f" {k}={v}" for k, v in detail.items())
+        log.info("event id=%s event=%s%s", id, event, extra)
+        try:
+            self._events.send_nowait(ev)
+        except trio.WouldBlock:
+            log.error("event channel full: %s for %s not published", event, id)
+
+    def _update_state(self) -> None:
+        self.state.set(SpeakerState(self._current is not None, len(self._queue)))
+
+
+class _StartAnnouncer:
+    """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
+
+    def __init__(self, speaker: Speaker, entry: Queued[Job], stream: Stream, source: str) -> None:
+        self._speaker = speaker
+        self._entry = entry
+        self._stream = stream
+        self._source = source
+        self._done = False
+
+    async def wait_and_announce(self) -> None:
+        await self._stream.wait_started()
+        self.announce()
+
+    def announce(self) -> None:
+        first = self._stream.first_sample_time
+        if self._done or first is None:
+            return
+        self._done = True
+        latency_ms = round((first - self._entry.item.arrived) * 1000, 1)
+        self._speaker.emit(self._entry.id, "started", source=self._source, latency_ms=latency_ms)
