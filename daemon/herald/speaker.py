@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from herald.audio import Player, Stream
+from herald.audio import Player, Stream, StreamMetrics
 from herald.cartesia.client import CartesiaClient
 from herald.cartesia.errors import CartesiaError
 from herald.cartesia.protocol import Audio, VoiceParams
@@ -169,6 +169,7 @@ class Speaker:
         try:
             async with utt, trio.open_nursery() as nursery:
                 nursery.start_soon(started.wait_and_announce)
+                requested = started.requested = trio.current_time()
                 for sentence in split_sentences(cmd.text):
                     await utt.push(sentence)
                 await utt.finish()
@@ -176,8 +177,9 @@ class Speaker:
                     if isinstance(item, Audio):
                         stream.feed(item.data)
                 stream.end()
-                await stream.wait_done()
+                metrics = await stream.wait_done()
                 started.announce()  # if the first sample and the end came in one step
+                _log_timing(entry, requested, metrics)
                 nursery.cancel_scope.cancel()
         finally:
             # Interrupted, failed or cancelled: fade out instead of clicking.
@@ -219,6 +221,21 @@ class Speaker:
         self.state.set(SpeakerState(self._current is not None, len(self._queue)))
 
 
+def _log_timing(entry: Queued[Job], requested: float, m: StreamMetrics) -> None:
+    if m.first_arrival is None or m.first_sample_time is None:
+        return
+    ms = 1000
+    log.debug(
+        "timing id=%s arrival>request %.1f ms, request>first chunk %.1f ms, "
+        "first chunk>first sample %.1f ms, underruns %d",
+        entry.id,
+        (requested - entry.item.arrived) * ms,
+        (m.first_arrival - requested) * ms,
+        (m.first_sample_time - m.first_arrival) * ms,
+        m.underruns,
+    )
+
+
 class _StartAnnouncer:
     """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
 
@@ -228,6 +245,7 @@ class _StartAnnouncer:
         self._stream = stream
         self._source = source
         self._done = False
+        self.requested: float | None = None  # when the cloud request went out
 
     async def wait_and_announce(self) -> None:
         await self._stream.wait_started()
@@ -238,5 +256,13 @@ class _StartAnnouncer:
         if self._done or first is None:
             return
         self._done = True
-        latency_ms = round((first - self._entry.item.arrived) * 1000, 1)
-        self._speaker.emit(self._entry.id, "started", source=self._source, latency_ms=latency_ms)
+        detail: dict[str, Any] = {
+            "source": self._source,
+            "latency_ms": round((first - self._entry.item.arrived) * 1000, 1),
+        }
+        first_chunk = self._stream.playout.lateness.first_arrival
+        if self.requested is not None and first_chunk is not None:
+            # The cloud's time to first byte as herald saw it: the part of the
+            # latency that is Cartesia's (and the network's), not herald's.
+            detail["ttfb_ms"] = round((first_chunk - self.requested) * 1000, 1)
+        self._speaker.emit(self._entry.id, "started", **detail)

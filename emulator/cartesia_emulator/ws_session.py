@@ -209,6 +209,8 @@ class Session:
                 return
             self._last_activity = trio.current_time()
             if msg["type"] == "chunk":
+                if ctx is not None:
+                    self._emu.first_chunk_sent.setdefault(ctx.id, self._last_activity)
                 self._chunks_sent += 1
                 limit = self.faults.cut_after_chunks
                 if limit is not None and self._chunks_sent >= limit:
