@@ -356,3 +356,22 @@ async def test_sighup_reloads_the_config(herald: Herald, observer: Observer) -> 
             await trio.sleep(0.05)
     assert herald.process is not None and herald.process.returncode is None
     assert KEY not in herald.logs()
+
+
+async def test_a_clean_restart_loses_no_announcement(
+    tmp_path: Path, mosquitto: Mosquitto, emulator: Emulator, observer: Observer
+) -> None:
+    h = await started(Herald(tmp_path, mosquitto, emulator), observer)
+    emulator.faults.ttfb = 30.0  # r1 waits for audio, r2 waits in the queue
+    await publish(mosquitto, SAY, {"id": "r1", "text": "Before the restart."})
+    await publish(mosquitto, SAY, {"id": "r2", "text": "Also before it."})
+    await observer.wait_for(lambda: observer.of("r2") == ["queued"])
+    assert await stop(h) == 0
+    assert observer.of("r1") == ["queued"]  # no terminal event: it was not handled
+    emulator.faults.ttfb = 0.0
+    h2 = await started(Herald(tmp_path, mosquitto, emulator), observer)
+    try:
+        await observer.wait_event("r1", "finished")
+        await observer.wait_event("r2", "finished")
+    finally:
+        h2.kill()

@@ -102,8 +102,9 @@ class Daemon:
         """The graceful part of a stop: fade out, availability offline, sockets closed.
 
         ``offline=False`` (a reload) disconnects without announcing offline, since the
-        services come straight back."""
-        self.speaker.stop()
+        services come straight back. Nothing queued or playing is acknowledged: the
+        broker redelivers it to the next run."""
+        self.speaker.halt()
         final = [(self.topics.availability, "offline", True)] if offline else []
         with trio.move_on_after(SHUTDOWN_BUDGET):
             await self._flush_events()

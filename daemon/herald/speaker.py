@@ -80,6 +80,7 @@ class Speaker:
         self._current: Queued[Job] | None = None
         self._current_scope: trio.CancelScope | None = None
         self._handled: OrderedDict[str, None] = OrderedDict()
+        self._halted = False
         self.state = Observable(SpeakerState())
 
     # --- commands (synchronous, from the router) -----------------------------
@@ -117,6 +118,14 @@ class Speaker:
             self._stop_current()
         self._wake.set()
         self._update_state()
+
+    def halt(self) -> None:
+        """Shutting down: fade out, and leave everything unacknowledged and without a
+        terminal event, so the broker redelivers it to the next run (nothing is lost
+        to a restart)."""
+        self._halted = True
+        self._queue.clear()
+        self._stop_current()
 
     def _find(self, id: str) -> Queued[Job] | None:
         if self._current is not None and self._current.id == id:
@@ -157,6 +166,8 @@ class Speaker:
                 outcome = ("failed", {"error": str(exc)})
         self._current = None
         self._current_scope = None
+        if self._halted:
+            return
         self._finish(entry, outcome[0], **outcome[1])
 
     async def _speak_cloud(self, entry: Queued[Job]) -> None:
