@@ -19,6 +19,7 @@ from herald.config import (
     AudioConfig,
     CacheConfig,
     CartesiaConfig,
+    ClipsConfig,
     Config,
     ConfigError,
     DeviceConfig,
@@ -77,6 +78,13 @@ max_mb = 1
 
 [offline]
 local_voice = "none"
+piper_model = "/opt/voices/en_GB-alan.onnx"
+preload = true
+cloud_timeout = 2.5
+
+[clips]
+dir = "/srv/clips"
+chime_while_waiting = true
 """
 
 ALL_KEYS = Config(
@@ -106,7 +114,13 @@ ALL_KEYS = Config(
     ),
     audio=AudioConfig(device="file:FILE=/tmp/out.raw,FORMAT=raw", sample_rate=44100, volume=35),
     cache=CacheConfig(dir="/tmp/herald-cache", max_mb=1),
-    offline=OfflineConfig(local_voice="none"),
+    offline=OfflineConfig(
+        local_voice="none",
+        piper_model="/opt/voices/en_GB-alan.onnx",
+        preload=True,
+        cloud_timeout=2.5,
+    ),
+    clips=ClipsConfig(dir="/srv/clips", chime_while_waiting=True),
 )
 
 
@@ -175,7 +189,7 @@ def test_every_key_is_covered_and_differs_from_its_default() -> None:
 
 
 def test_sections_registry_matches_config_fields() -> None:
-    assert list(SECTIONS) == ["device", "mqtt", "cartesia", "audio", "cache", "offline"]
+    assert list(SECTIONS) == ["device", "mqtt", "cartesia", "audio", "cache", "offline", "clips"]
     assert SECTIONS["mqtt"] is MqttConfig
 
 

@@ -95,6 +95,7 @@ Language = Annotated[
 SampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
 Volume = Annotated[int, Meta(ge=0, le=100)]
 Megabytes = Annotated[int, Meta(ge=1)]
+Seconds = Annotated[float, Meta(gt=0, le=30, description="a number of seconds above 0, at most 30")]
 
 
 def device_id_from_hostname(hostname: str) -> str:
@@ -197,6 +198,16 @@ class OfflineConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """[offline]: what speaks when the cloud cannot."""
 
     local_voice: Literal["piper", "none"] = "piper"
+    piper_model: str = ""  # "": the bundled en_US-joe-medium; else a Piper .onnx path
+    preload: bool = False  # load the local voice at start instead of at first need
+    cloud_timeout: Seconds = 1.5  # first cloud audio later than this: use the local voice
+
+
+class ClipsConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[clips]: sound files a say can play before its text."""
+
+    dir: str = "/etc/herald/clips"  # WAV files; "chime" is built in (a chime.wav overrides)
+    chime_while_waiting: bool = False  # chime while the first cloud audio is on its way
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -208,6 +219,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     offline: OfflineConfig = msgspec.field(default_factory=OfflineConfig)
+    clips: ClipsConfig = msgspec.field(default_factory=ClipsConfig)
     # Not TOML keys: loaded from files, systemd credentials or the environment.
     cartesia_api_key: Secret | None = None  # None: cloud voice off
     mqtt_password: Secret | None = None
