@@ -19,14 +19,18 @@ from typing import Any
 import trio
 
 from herald.audio import AlsaDevice, Player, SinkDevice
-from herald.cartesia.client import CartesiaClient, CloudStatus
+from herald.cache import ClipCache
+from herald.cartesia.client import CartesiaClient, CloudState, CloudStatus
 from herald.cartesia.protocol import VoiceParams
 from herald.cartesia.ws_adapter import TrioWsConnector
+from herald.clips import Clips
 from herald.config import Config, ConfigError, load_config
+from herald.local_voice import LocalVoiceError, PiperVoice
 from herald.mqtt import Broker, MqttClient, MqttSettings
 from herald.router import Router, Topics
 from herald.sdnotify import Notifier
 from herald.speaker import Speaker, SpeakerState, SpeakEvent
+from herald.speech import Sources
 
 log = logging.getLogger("herald")
 
@@ -69,11 +73,22 @@ class Daemon:
             online_messages=[(self.topics.availability, "online", True)],
         )
         self._events_in, self._events_out = trio.open_memory_channel[SpeakEvent](1024)
-        self.speaker = Speaker(self.client, self.player, voice_defaults(cfg), self._events_in)
+        self.sources = Sources(
+            self.client,
+            Clips(Path(cfg.clips.dir), cfg.audio.sample_rate),
+            cache=None,  # opened in run(): its first scan touches the disk
+            local=_local_voice(cfg),
+            cloud_timeout=cfg.offline.cloud_timeout,
+            chime_while_waiting=cfg.clips.chime_while_waiting,
+        )
+        self.speaker = Speaker(self.sources, self.player, voice_defaults(cfg), self._events_in)
+        self._stopping = False
         self.router = Router(self.topics, self.mqtt, self.speaker, self.player, self._events_in)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.sources.cache = await trio.to_thread.run_sync(ClipCache.from_config, self.cfg.cache)
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._ready_local_voice)
             await nursery.start(self.client.run)
             await nursery.start(self.player.run)
             await nursery.start(self.mqtt.run)
@@ -84,6 +99,22 @@ class Daemon:
             await self._wait_ready()
             nursery.start_soon(self._watchdog)
             task_status.started()
+
+    async def _ready_local_voice(self) -> None:
+        """Load the local voice at start if configured, else as soon as the cloud goes
+        offline, so that a fallback does not also wait for Piper to load."""
+        local = self.sources.local
+        if local is None:
+            return
+        if not self.cfg.offline.preload:
+            await self.client.status.wait_until(
+                lambda s: s.state is CloudState.OFFLINE and not self._stopping
+            )
+        try:
+            await local.load()
+            log.info("local voice loaded")
+        except LocalVoiceError as exc:
+            log.error("%s", exc)
 
     async def _wait_ready(self) -> None:
         with trio.move_on_after(READY_TIMEOUT):
@@ -104,6 +135,7 @@ class Daemon:
         ``offline=False`` (a reload) disconnects without announcing offline, since the
         services come straight back. Nothing queued or playing is acknowledged: the
         broker redelivers it to the next run."""
+        self._stopping = True
         self.speaker.halt()
         final = [(self.topics.availability, "offline", True)] if offline else []
         with trio.move_on_after(SHUTDOWN_BUDGET):
@@ -160,6 +192,17 @@ class Daemon:
         while True:
             self.notifier.watchdog()
             await trio.sleep(interval)
+
+
+def _local_voice(cfg: Config) -> PiperVoice | None:
+    if cfg.offline.local_voice == "none":
+        return None
+    model = Path(cfg.offline.piper_model) if cfg.offline.piper_model else None
+    try:
+        return PiperVoice(model, cfg.audio.sample_rate)
+    except LocalVoiceError as exc:
+        log.error("%s; offline, only the cache and the chime will speak", exc)
+        return None
 
 
 async def _wait_any(*waiters: Any) -> None:

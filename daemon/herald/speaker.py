@@ -17,14 +17,12 @@ from typing import Any
 
 import trio
 
-from herald.audio import Player, Stream, StreamMetrics
-from herald.cartesia.client import CartesiaClient
-from herald.cartesia.errors import CartesiaError
-from herald.cartesia.protocol import Audio, VoiceParams
+from herald.audio import Player, StreamMetrics
+from herald.cartesia.protocol import VoiceParams
 from herald.commands import SayCommand
 from herald.observable import Observable
 from herald.queue_policy import Queued, SpeakQueue
-from herald.text import split_sentences
+from herald.speech import Sources, SpeechFailed, Utterance, produce
 
 log = logging.getLogger("herald.speaker")
 
@@ -66,12 +64,12 @@ class _Stopped(Exception):
 class Speaker:
     def __init__(
         self,
-        client: CartesiaClient,
+        sources: Sources,
         player: Player,
         defaults: VoiceParams,
         events: trio.MemorySendChannel[SpeakEvent],
     ) -> None:
-        self._client = client
+        self._sources = sources
         self._player = player
         self._defaults = defaults
         self._events = events
@@ -160,9 +158,9 @@ class Speaker:
         with trio.CancelScope() as scope:
             self._current_scope = scope
             try:
-                await self._speak_cloud(entry)
+                await self._speak(entry)
                 outcome = ("finished", {})
-            except CartesiaError as exc:
+            except SpeechFailed as exc:
                 outcome = ("failed", {"error": str(exc)})
         self._current = None
         self._current_scope = None
@@ -170,31 +168,34 @@ class Speaker:
             return
         self._finish(entry, outcome[0], **outcome[1])
 
-    async def _speak_cloud(self, entry: Queued[Job]) -> None:
+    async def _speak(self, entry: Queued[Job]) -> None:
         cmd = entry.item.cmd
-        assert cmd.text is not None
-        params = self._params(cmd)
-        utt = await self._client.open_utterance(params)
         stream = self._player.open_stream()
-        started = _StartAnnouncer(self, entry, stream, "cartesia")
+        utt = Utterance(cmd.text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache)
+        announcer = _StartAnnouncer(self, entry, utt)
+        volume = self._player.volume
+        if cmd.volume is not None:
+            self._player.set_volume(cmd.volume)
         try:
-            async with utt, trio.open_nursery() as nursery:
-                nursery.start_soon(started.wait_and_announce)
-                requested = started.requested = trio.current_time()
-                for sentence in split_sentences(cmd.text):
-                    await utt.push(sentence)
-                await utt.finish()
-                async for item in utt:
-                    if isinstance(item, Audio):
-                        stream.feed(item.data)
-                stream.end()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(announcer.wait_and_announce)
+                try:
+                    await produce(self._sources, utt)
+                except SpeechFailed:
+                    # Let the chime play out before the failure is reported.
+                    stream.end()
+                    await stream.wait_done()
+                    announcer.announce()
+                    raise
                 metrics = await stream.wait_done()
-                started.announce()  # if the first sample and the end came in one step
-                _log_timing(entry, requested, metrics)
+                announcer.announce()  # if the first sample and the end came in one step
+                _log_timing(entry, utt, metrics)
                 nursery.cancel_scope.cancel()
         finally:
             # Interrupted, failed or cancelled: fade out instead of clicking.
             stream.interrupt()
+            if cmd.volume is not None:
+                self._player.set_volume(volume)
 
     def _params(self, cmd: SayCommand) -> VoiceParams:
         d = self._defaults
@@ -232,48 +233,51 @@ class Speaker:
         self.state.set(SpeakerState(self._current is not None, len(self._queue)))
 
 
-def _log_timing(entry: Queued[Job], requested: float, m: StreamMetrics) -> None:
-    if m.first_arrival is None or m.first_sample_time is None:
+def _log_timing(entry: Queued[Job], utt: Utterance, m: StreamMetrics) -> None:
+    if m.first_sample_time is None:
         return
-    ms = 1000
     log.debug(
-        "timing id=%s arrival>request %.1f ms, request>first chunk %.1f ms, "
-        "first chunk>first sample %.1f ms, underruns %d",
+        "timing id=%s source=%s latency %.1f ms, ttfb %s, underruns %d, failovers %d",
         entry.id,
-        (requested - entry.item.arrived) * ms,
-        (m.first_arrival - requested) * ms,
-        (m.first_sample_time - m.first_arrival) * ms,
+        utt.source,
+        (m.first_sample_time - entry.item.arrived) * 1000,
+        _ttfb_ms(utt),
         m.underruns,
+        utt.failovers,
     )
+
+
+def _ttfb_ms(utt: Utterance) -> float | None:
+    # The cloud's time to first byte as herald saw it: the part of the latency
+    # that is Cartesia's (and the network's), not herald's.
+    if utt.requested_at is None or utt.first_cloud_audio_at is None:
+        return None
+    return round((utt.first_cloud_audio_at - utt.requested_at) * 1000, 1)
 
 
 class _StartAnnouncer:
     """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
 
-    def __init__(self, speaker: Speaker, entry: Queued[Job], stream: Stream, source: str) -> None:
+    def __init__(self, speaker: Speaker, entry: Queued[Job], utt: Utterance) -> None:
         self._speaker = speaker
         self._entry = entry
-        self._stream = stream
-        self._source = source
+        self._utt = utt
         self._done = False
-        self.requested: float | None = None  # when the cloud request went out
 
     async def wait_and_announce(self) -> None:
-        await self._stream.wait_started()
+        await self._utt.stream.wait_started()
         self.announce()
 
     def announce(self) -> None:
-        first = self._stream.first_sample_time
+        first = self._utt.stream.first_sample_time
         if self._done or first is None:
             return
         self._done = True
         detail: dict[str, Any] = {
-            "source": self._source,
+            "source": self._utt.source or "clip",
             "latency_ms": round((first - self._entry.item.arrived) * 1000, 1),
         }
-        first_chunk = self._stream.playout.lateness.first_arrival
-        if self.requested is not None and first_chunk is not None:
-            # The cloud's time to first byte as herald saw it: the part of the
-            # latency that is Cartesia's (and the network's), not herald's.
-            detail["ttfb_ms"] = round((first_chunk - self.requested) * 1000, 1)
+        ttfb = _ttfb_ms(self._utt)
+        if ttfb is not None and self._utt.source == "cartesia":
+            detail["ttfb_ms"] = ttfb
         self._speaker.emit(self._entry.id, "started", **detail)

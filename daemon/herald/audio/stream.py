@@ -1,0 +1,158 @@
+"""One utterance as the rest of herald sees it: feed chunks in, wait for it to finish."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from herald.audio.playout import Playout
+
+__all__ = ["Stream", "StreamMetrics"]
+
+log = logging.getLogger("herald.audio")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMetrics:
+    """What happened to one utterance (times on trio's clock, durations in seconds)."""
+
+    first_arrival: float | None  # the first chunk's arrival
+    first_sample_time: float | None  # the first sample handed to ALSA
+    start_delay: float | None  # first_sample_time - first_arrival
+    underruns: int  # times the jitter buffer ran dry mid-utterance
+    max_lateness: float  # the clairvoyant minimum start delay (see jitter.py)
+    max_relative_lateness: float  # the audio cushion the worst stall needed
+    min_fill: float | None  # lowest ALSA fill seen while it played
+    xruns: int  # ALSA underruns (-EPIPE) while it played
+    device_losses: int  # times the device died while it played
+    frames_received: int
+    frames_played: int
+    frames_dropped: int  # received but never played (interrupted)
+    silence_inserted: float  # seconds of silence while re-buffering
+    interrupted: bool
+
+
+class Stream:
+    """One utterance's audio, from `Player.open_stream`.
+
+    Call `feed` as chunks arrive (it records their arrival time, so call it at once),
+    then `end`; or `interrupt` to fade out within 10 ms and drop the rest. `wait_done`
+    returns once the last sample was handed to ALSA (or the interrupt's fade was).
+    All methods but the ``wait_*`` ones are synchronous and never block.
+    """
+
+    def __init__(self, playout: Playout, poke: Callable[[Stream], None]) -> None:
+        self._playout = playout
+        self._poke = poke
+        self._first_sample_time: float | None = None
+        self._started = trio.Event()
+        self._done = trio.Event()
+        self._metrics: StreamMetrics | None = None
+        self.min_fill_frames: int | None = None
+        self.xruns = 0
+        self.device_losses = 0
+
+    @property
+    def first_sample_time(self) -> float | None:
+        """trio time at which the first sample was handed to ALSA (None until then)."""
+        return self._first_sample_time
+
+    @property
+    def playout(self) -> Playout:
+        return self._playout
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def metrics(self) -> StreamMetrics | None:
+        """The final metrics, once done."""
+        return self._metrics
+
+    def feed(self, pcm: bytes) -> None:
+        """Queue a chunk of S16_LE mono audio (any length; a split sample is rejoined).
+
+        Raises RuntimeError after `end`; ignored after `interrupt`.
+        """
+        if self._playout.ended:
+            raise RuntimeError("Stream.feed() after end()")
+        if self._playout.interrupted:
+            return
+        self._playout.push(pcm, trio.current_time())
+        self._poke(self)
+
+    def end(self) -> None:
+        """No more audio: play what is buffered, then finish. Idempotent."""
+        if self._playout.ended:
+            return
+        if not self._playout.end():
+            log.warning("audio stream ended with half a sample; the odd byte was dropped")
+        self._poke(self)
+
+    def truncate(self, frames: int) -> bool:
+        """Drop buffered audio past the stream's first ``frames`` frames (a failover
+        resuming at a word boundary). False if audio past that point already played."""
+        if self._playout.interrupted or self.done:
+            return False
+        return self._playout.truncate(frames)
+
+    def interrupt(self) -> None:
+        """Stop: fade out within 10 ms and drop the rest. Idempotent."""
+        if self._playout.interrupted or self.done:
+            return
+        self._playout.interrupt()
+        self._poke(self)
+
+    async def wait_started(self) -> float | None:
+        """Wait until the first sample was handed to ALSA; returns `first_sample_time`.
+
+        Returns None if the stream finished without playing anything.
+        """
+        await self._started.wait()
+        return self.first_sample_time
+
+    async def wait_done(self) -> StreamMetrics:
+        """Wait until the stream has finished playing (or was interrupted)."""
+        await self._done.wait()
+        assert self._metrics is not None
+        return self._metrics
+
+    # -- called by the player
+
+    def mark_started(self, now: float) -> None:
+        if self._first_sample_time is None:
+            self._first_sample_time = now
+            self._started.set()
+
+    def note_fill(self, frames: int) -> None:
+        if self.min_fill_frames is None or frames < self.min_fill_frames:
+            self.min_fill_frames = frames
+
+    def finish(self, rate: int) -> StreamMetrics:
+        """Freeze the metrics and wake `wait_done`."""
+        p = self._playout
+        first = p.lateness.first_arrival
+        start = self.first_sample_time
+        self._metrics = StreamMetrics(
+            first_arrival=first,
+            first_sample_time=start,
+            start_delay=None if first is None or start is None else start - first,
+            underruns=p.underruns,
+            max_lateness=p.lateness.max_lateness,
+            max_relative_lateness=p.lateness.max_relative,
+            min_fill=None if self.min_fill_frames is None else self.min_fill_frames / rate,
+            xruns=self.xruns,
+            device_losses=self.device_losses,
+            frames_received=p.lateness.frames,
+            frames_played=p.frames_played,
+            frames_dropped=p.frames_dropped,
+            silence_inserted=p.silence_frames / rate,
+            interrupted=p.interrupted,
+        )
+        self._started.set()
+        self._done.set()
+        return self._metrics
