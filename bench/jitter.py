@@ -1,0 +1,191 @@
+"""Jitter buffer against seeded lateness traces: herald vs a fixed prebuffer vs none.
+
+Each trace is a run of utterances whose chunks arrive as a TTS server and a network
+would deliver them (the seed makes it repeatable). Herald plays them through its real
+Player on a simulated card, on trio's MockClock, so the whole run takes seconds; the
+two baselines are ideal continuous-time players with no writer overheads:
+
+- clairvoyant: the minimum start delay with no underrun, known only afterwards: the
+  utterance's maximum lateness D* (herald/audio/jitter.py);
+- fixed 80 ms: start, and resume after running dry, once 80 ms of audio is buffered;
+- no buffer: play each chunk as it arrives.
+
+Start delays are from an utterance's first chunk to its first sample handed to the
+device. Goals: herald has no underrun on every trace whose worst stall is within the
+clamp (800 ms), and starts within clairvoyant + 30 ms on the calm trace.
+
+    python bench/jitter.py [--utterances 40] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+import trio.testing
+
+from herald.audio import Player
+from herald.audio.jitter import Lateness, TargetTuning
+from herald.audio.sim_sink import SimDevice
+from herald.audio.stream import StreamMetrics
+
+RATE = 24000
+CLAMP = TargetTuning().ceiling
+Trace = list[tuple[float, int]]  # (arrival seconds from the first chunk, frames)
+
+
+@dataclass
+class Network:
+    """How a trace is made: server speed, jitter, and stalls."""
+
+    name: str
+    rtf: Callable[[float], float]  # server seconds per audio second, at media time t
+    jitter_ms: float  # mean of an exponential delay added per chunk
+    stalls_per_s: float  # Poisson rate of delivery stalls
+    stall_ms: tuple[float, float]  # uniform duration range
+
+    def utterance(self, rng: random.Random) -> tuple[Trace, float]:
+        """One utterance's arrivals, and the worst stall in it (seconds)."""
+        seconds = rng.uniform(1.0, 6.0)
+        made, media, chunks = 0.0, 0.0, []
+        while media < seconds:
+            frames = rng.randint(960, 2048)  # Cartesia sends up to 2048 frames a message
+            made += frames / RATE * self.rtf(media) * rng.uniform(0.7, 1.3)
+            chunks.append((made, frames))
+            media += frames / RATE
+        # Stalls hold back delivery (TCP keeps order: what waits, waits in line).
+        horizon = chunks[-1][0] + 1.0
+        stalls, t = [], 0.0
+        while self.stalls_per_s:
+            t += rng.expovariate(self.stalls_per_s)
+            if t > horizon:
+                break
+            stalls.append((t, t + rng.uniform(*self.stall_ms) / 1000))
+        trace, last = [], 0.0
+        for made_at, frames in chunks:
+            at = made_at + rng.expovariate(1000 / self.jitter_ms) if self.jitter_ms else made_at
+            for begin, end in stalls:
+                if begin <= at < end:
+                    at = end
+            last = max(last, at)
+            trace.append((last, frames))
+        first = trace[0][0]
+        worst = max((end - begin for begin, end in stalls), default=0.0)
+        return [(at - first, frames) for at, frames in trace], worst
+
+
+NETWORKS = [
+    Network("calm LAN", lambda t: 0.35, 1.0, 0.0, (0, 0)),
+    # Power save: the access point holds frames until the station wakes for a beacon
+    # (102.4 ms apart; listen intervals of 1-3 beacons).
+    Network("Wi-Fi power save", lambda t: 0.35, 3.0, 1.5, (100, 310)),
+    # A lost segment waits for the retransmission timeout (at least 200 ms on Linux).
+    Network("TCP retransmits", lambda t: 0.35, 2.0, 0.3, (200, 260)),
+    Network("slow server start", lambda t: 1.3 if t < 1.0 else 0.35, 2.0, 0.0, (0, 0)),
+    # Beyond the clamp: no threshold herald would choose covers these.
+    Network("stalls over the clamp", lambda t: 0.35, 2.0, 0.3, (900, 1500)),
+]
+
+
+def ideal(trace: Trace, threshold: float) -> tuple[float, int]:
+    """Start delay and underruns of a player that starts at ``threshold`` seconds buffered."""
+    start = None
+    underruns = 0
+    playing = False
+    runs_out = 0.0  # when the buffered audio ends, while playing
+    buffered = 0.0
+    for i, (at, frames) in enumerate(trace):
+        if playing:
+            if at > runs_out + 1e-9:
+                underruns += 1
+                playing, buffered = False, 0.0
+            else:
+                buffered = runs_out - at
+        buffered += frames / RATE
+        if not playing and (buffered >= threshold - 1e-9 or i == len(trace) - 1):
+            playing = True
+            start = at if start is None else start
+        runs_out = at + buffered
+    assert start is not None
+    return start, underruns
+
+
+async def herald(traces: list[Trace]) -> list[StreamMetrics]:
+    """Play every trace through a fresh Player, one utterance after another."""
+    player = Player(SimDevice(), RATE, rng=random.Random(0))
+    results = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(player.run)
+        for trace in traces:
+            stream = player.open_stream()
+            begin = trio.current_time()
+            for at, frames in trace:
+                await trio.sleep_until(begin + at)
+                stream.feed(b"\x01\x00" * frames)
+            stream.end()
+            results.append(await stream.wait_done())
+            await trio.sleep(1.0)
+        nursery.cancel_scope.cancel()
+    return results
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:5.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--utterances", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    print(f"{args.utterances} utterances per trace, seed {args.seed}; times in ms (mean / max)")
+    header = (
+        f"{'trace':22} {'worst':>5} | {'clairvoyant':>11} | {'herald start':>12} {'und':>4} |"
+        f" {'fixed 80':>8} {'und':>4} | {'no buffer':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    goals = []
+    for k, network in enumerate(NETWORKS):
+        rng = random.Random(args.seed * 1000 + k)
+        made = [network.utterance(rng) for _ in range(args.utterances)]
+        traces = [trace for trace, _ in made]
+        worst = max(stall for _, stall in made)
+        d_star = []
+        for trace in traces:
+            lateness = Lateness(RATE)
+            for at, frames in trace:
+                lateness.record(at, frames)
+            d_star.append(lateness.max_lateness)
+        metrics = trio.run(herald, traces, clock=trio.testing.MockClock(autojump_threshold=0))
+        starts = [m.start_delay for m in metrics if m.start_delay is not None]
+        under = sum(m.underruns for m in metrics)
+        fixed = [ideal(trace, 0.080) for trace in traces]
+        none = [ideal(trace, 0.0) for trace in traces]
+        print(
+            f"{network.name:22} {ms(worst)} |"
+            f" {ms(statistics.mean(d_star))}/{ms(max(d_star))} |"
+            f" {ms(statistics.mean(starts))}/{ms(max(starts))} {under:4d} |"
+            f" {ms(statistics.mean(s for s, _ in fixed)):>5}  {sum(u for _, u in fixed):4d} |"
+            f" {sum(u for _, u in none):9d}"
+        )
+        if worst <= CLAMP:
+            goals.append((f"0 underruns on {network.name!r}", under == 0, f"{under}"))
+        if k == 0:
+            mean_start, mean_best = statistics.mean(starts), statistics.mean(d_star)
+            figure = f"mean {ms(mean_start).strip()} vs {ms(mean_best).strip()} ms"
+            goals.append(
+                ("calm start <= clairvoyant + 30 ms", mean_start - mean_best <= 0.030, figure)
+            )
+    print()
+    for text, ok, figure in goals:
+        print(f"  {'ok  ' if ok else 'MISS'} {text}: {figure}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""CPU cost of the audio path: CPU seconds per second of audio through the real sink.
+
+Runs herald's Player on pyalsaaudio into ALSA's file plugin (``file:FILE=...,FORMAT=raw``,
+whose slave is the clockless null PCM, so only herald's own pacing sets the rate) in
+real time, and reads the process's CPU time (user + system) over the run:
+
+- playing: one utterance, in Cartesia's 2048-frame chunks, fed at once;
+- playing at volume 50 (the audioop path);
+- idle: the device kept open on silence between utterances.
+
+``--compare`` also repeats the experiment behind the writer's design (see
+herald/audio/alsa_sink.py): the same writes made from trio in non-blocking mode,
+through ``trio.to_thread.run_sync``, and from a dedicated thread fed by a queue.
+
+    python bench/sink_cpu.py [--seconds 10] [--rate 24000] [--file PATH] [--compare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import queue
+import threading
+import time
+from array import array
+
+import alsaaudio  # type: ignore[import-not-found]
+import trio
+
+from herald.audio import AlsaDevice, Player, PlayerTuning
+
+GOAL = 0.01  # CPU seconds per audio second
+
+
+def speech_like(frames: int, rate: int) -> bytes:
+    """A 220 Hz tone with a slow tremolo: never silent, never clipped."""
+    return array(
+        "h",
+        [
+            int(8000 * math.sin(2 * math.pi * 220 * i / rate) * (1.2 + math.sin(i / rate * 3))) or 1
+            for i in range(frames)
+        ],
+    ).tobytes()
+
+
+async def measure_player(
+    device: str, rate: int, seconds: float, volume: int
+) -> tuple[float, float]:
+    """(CPU s per audio s while playing, idle CPU s per s)."""
+    player = Player(AlsaDevice(device), rate, tuning=PlayerTuning(idle_close_s=None), volume=volume)
+    data = speech_like(int(seconds * rate), rate)
+    chunk = 2 * 2048
+    async with trio.open_nursery() as nursery:
+        await nursery.start(player.run)
+        await trio.sleep(0.5)
+        cpu0, wall0 = time.process_time(), trio.current_time()
+        await trio.sleep(seconds / 2)
+        idle = (time.process_time() - cpu0) / (trio.current_time() - wall0)
+
+        stream = player.open_stream()
+        cpu0 = time.process_time()
+        for i in range(0, len(data), chunk):
+            stream.feed(data[i : i + chunk])
+            await trio.sleep(0)  # the network side's costs are not the sink's
+        stream.end()
+        metrics = await stream.wait_done()
+        playing = (time.process_time() - cpu0) / seconds
+        nursery.cancel_scope.cancel()
+    assert metrics.underruns == 0 and metrics.xruns == 0, metrics
+    return playing, idle
+
+
+def open_pcm(device: str, rate: int, mode: int, period: int) -> object:
+    return alsaaudio.PCM(
+        alsaaudio.PCM_PLAYBACK,
+        mode=mode,
+        rate=rate,
+        channels=1,
+        format=alsaaudio.PCM_FORMAT_S16_LE,
+        periodsize=period,
+        periods=4,
+        device=device,
+    )
+
+
+def compare_writers(device: str, rate: int, seconds: float, tick: float) -> dict[str, float]:
+    """The same stream of writes every ``tick``, made three ways."""
+    frames = int(rate * tick)
+    block = bytes(2 * frames)
+    period = int(rate * 0.02)
+    results: dict[str, float] = {}
+
+    async def nonblocking() -> None:
+        pcm = open_pcm(device, rate, alsaaudio.PCM_NONBLOCK, period)
+        start = trio.current_time()
+        n = 0
+        while trio.current_time() - start < seconds:
+            n += 1
+            await trio.sleep_until(start + n * tick)
+            pcm.avail()  # type: ignore[attr-defined]
+            pcm.write(block)  # type: ignore[attr-defined]
+        pcm.close()  # type: ignore[attr-defined]
+
+    async def to_thread() -> None:
+        pcm = open_pcm(device, rate, alsaaudio.PCM_NORMAL, period)
+        start = trio.current_time()
+        n = 0
+        while trio.current_time() - start < seconds:
+            n += 1
+            await trio.sleep_until(start + n * tick)  # stands in for the card's pacing
+            await trio.to_thread.run_sync(pcm.write, block)  # type: ignore[attr-defined]
+        pcm.close()  # type: ignore[attr-defined]
+
+    async def dedicated() -> None:
+        pcm = open_pcm(device, rate, alsaaudio.PCM_NORMAL, period)
+        blocks: queue.Queue[bytes | None] = queue.Queue(4)
+
+        def writer() -> None:
+            while (data := blocks.get()) is not None:
+                pcm.write(data)  # type: ignore[attr-defined]
+                time.sleep(tick)  # stands in for the card's pacing
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        start = trio.current_time()
+        n = 0
+        while trio.current_time() - start < seconds:
+            n += 1
+            await trio.sleep_until(start + n * tick)
+            await trio.to_thread.run_sync(blocks.put, block)
+        blocks.put(None)
+        thread.join()
+        pcm.close()  # type: ignore[attr-defined]
+
+    for name, fn in (
+        ("non-blocking", nonblocking),
+        ("to_thread", to_thread),
+        ("thread", dedicated),
+    ):
+        cpu0 = time.process_time()
+        trio.run(fn)
+        results[name] = (time.process_time() - cpu0) / seconds
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=24000)
+    parser.add_argument("--file", default="/dev/null", help="where the file plugin writes")
+    parser.add_argument("--compare", action="store_true", help="also compare writer designs")
+    args = parser.parse_args()
+    device = f"file:FILE={args.file},FORMAT=raw"
+    tick = PlayerTuning().tick_s
+
+    what = f"{args.rate} Hz mono, {args.seconds:.0f} s of audio, tick {tick * 1e3:.0f} ms"
+    print(f"device {device}, {what}")
+    playing, idle = trio.run(measure_player, device, args.rate, args.seconds, 100)
+    soft, _ = trio.run(measure_player, device, args.rate, args.seconds, 50)
+    verdict = "ok" if playing <= GOAL else "OVER"
+    print(f"  playing, volume 100: {playing:.4f} CPU s / audio s   (goal <= {GOAL}: {verdict})")
+    print(f"  playing, volume 50:  {soft:.4f} CPU s / audio s")
+    print(f"  idle on silence:     {idle:.4f} CPU s / s")
+    if args.compare:
+        print("writer designs, CPU s / audio s (same writes, every tick):")
+        for t in (0.010, 0.020, tick):
+            results = compare_writers(device, args.rate, args.seconds / 2, t)
+            row = "   ".join(f"{name} {value:.4f}" for name, value in results.items())
+            print(f"  tick {t * 1e3:3.0f} ms: {row}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The real sink: an ALSA playback PCM through pyalsaaudio (>= 0.11). The only module
+that imports alsaaudio.
+
+Opened by name in non-blocking mode (``PCM_NONBLOCK``), S16_LE mono, with an explicit
+period and period count, then checked against ``info()``: drivers round, and a ring of
+fewer than three periods, or another rate, is refused (`geometry_problem`).
+
+Why non-blocking and paced by the trio clock, not a writer thread. Measured on the
+development VM (``bench/sink_cpu.py --compare`` repeats it: 24 kHz mono into
+``file:FILE=/dev/null,FORMAT=raw``, the same writes every tick), CPU seconds per
+second of audio::
+
+    wake-up interval            10 ms     20 ms     50 ms
+    non-blocking, trio.sleep    0.032     0.018     0.007
+    to_thread.run_sync(write)   0.063     0.030     0.013
+    dedicated thread + queue    0.073     0.037     0.016
+
+(a shared VM: figures move by about 30 % from run to run, the ranking does not.)
+A thread costs a wake-up of its own plus a hand-off per write, on top of the trio
+wake-up that produces the data: 2-2.5x dearer. A blocking thread also escapes trio's
+clock, so MockClock tests could not drive it. Its one advantage, not stalling when the
+trio loop stalls, is bought more cheaply with ring fill: the writer fills the ring
+every `PlayerTuning.tick_s` (50 ms) and the ring (120 ms) outlasts a tick plus 70 ms
+of lateness. Blocking opens are avoided too: a blocking ``snd_pcm_open`` of a busy
+device waits for it while pyalsaaudio holds the GIL; non-blocking, it fails at once
+with EBUSY and is retried with backoff.
+
+Error handling, per pyalsaaudio 0.11: ``write`` returns -EPIPE on an underrun after
+re-preparing the stream (the data was not written) and raises ALSAAudioError (no
+errno) for anything else; ``avail`` returns a negative errno instead of raising. So:
+-EPIPE anywhere is `Underrun` (an xrun seen by ``avail`` is dropped, and the next
+write prepares the stream again); -ESTRPIPE (suspended) is handled the same way;
+everything else (no device, I/O error, bad fd, a closed handle) is `SinkLost`, and
+the player never touches that handle again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from typing import Protocol, cast
+
+import alsaaudio  # type: ignore[import-not-found]  # no stubs: typed through _Pcm below
+
+from herald.audio.sink import Geometry, SinkLost, SinkOpenError, Underrun, geometry_problem
+
+__all__ = ["AlsaDevice", "AlsaSink"]
+
+_AlsaError: type[Exception] = alsaaudio.ALSAAudioError
+
+
+class _Pcm(Protocol):
+    """The part of ``alsaaudio.PCM`` used here."""
+
+    def info(self) -> dict[str, object]: ...
+    def avail(self) -> int: ...
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+    def drop(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def _open_pcm(name: str, want: Geometry) -> _Pcm:
+    return cast(
+        _Pcm,
+        alsaaudio.PCM(
+            type=alsaaudio.PCM_PLAYBACK,
+            mode=alsaaudio.PCM_NONBLOCK,
+            rate=want.rate,
+            channels=1,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=want.period_frames,
+            periods=round(want.periods),
+            device=name,
+        ),
+    )
+
+
+def _granted(info: dict[str, object]) -> Geometry:
+    def number(key: str) -> int:
+        value = info[key]
+        if not isinstance(value, int):
+            raise TypeError(f"info()[{key!r}] is {value!r}")
+        return value
+
+    return Geometry(
+        rate=number("rate"),
+        period_frames=number("period_size"),
+        buffer_frames=number("buffer_size"),
+    )
+
+
+class AlsaDevice:
+    """An ALSA PCM by name (``default``, ``plughw:CARD=x,DEV=0``, ``file:FILE=...``)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def open(self, want: Geometry) -> AlsaSink:
+        try:
+            pcm = _open_pcm(self._name, want)
+        except _AlsaError as exc:
+            raise SinkOpenError(str(exc)) from exc
+        try:
+            info = pcm.info()
+            got = _granted(info)
+            problem = geometry_problem(want, got)
+            if info.get("format_name") != "S16_LE" or info.get("channels") != 1:
+                problem = f"format {info.get('format_name')} x {info.get('channels')} channels"
+        except (_AlsaError, KeyError, TypeError) as exc:
+            problem = f"cannot read the PCM's setup: {exc}"
+            got = want
+        if problem:
+            _close_quietly(pcm)
+            raise SinkOpenError(f"unusable setup on {self._name}: {problem}")
+        return AlsaSink(pcm, self._name, got)
+
+
+class AlsaSink:
+    """One open, non-blocking playback handle. Every method returns at once."""
+
+    def __init__(self, pcm: _Pcm, name: str, geometry: Geometry) -> None:
+        self._pcm = pcm
+        self._name = name
+        self._geometry = geometry
+        self._dropped = False  # after an xrun seen by avail(): SETUP until the next write
+        self._closed = False
+
+    @property
+    def geometry(self) -> Geometry:
+        return self._geometry
+
+    def _lost(self, what: str) -> SinkLost:
+        return SinkLost(f"{what} [{self._name}]")
+
+    def avail(self) -> int:
+        if self._closed:
+            raise self._lost("PCM device is closed")
+        if self._dropped:
+            return self._geometry.buffer_frames
+        try:
+            frames = self._pcm.avail()
+        except _AlsaError as exc:
+            raise SinkLost(str(exc)) from exc
+        if frames >= 0:
+            return min(frames, self._geometry.buffer_frames)
+        if frames in (-errno.EPIPE, -errno.ESTRPIPE):
+            # An xrun (or a suspend): drop() moves the stream to SETUP, and the next
+            # write() prepares it again and restarts it.
+            try:
+                self._pcm.drop()
+            except _AlsaError as exc:
+                raise SinkLost(str(exc)) from exc
+            self._dropped = True
+            raise Underrun(f"{os.strerror(-frames)} [{self._name}]")
+        raise self._lost(os.strerror(-frames))
+
+    def write(self, pcm: bytes | bytearray | memoryview) -> int:
+        if self._closed:
+            raise self._lost("PCM device is closed")
+        try:
+            frames = self._pcm.write(pcm)
+        except _AlsaError as exc:
+            raise SinkLost(str(exc)) from exc
+        self._dropped = False
+        if frames == -errno.EPIPE:
+            raise Underrun(f"{os.strerror(errno.EPIPE)} [{self._name}]")
+        if frames < 0:
+            raise self._lost(os.strerror(-frames))
+        return frames
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _close_quietly(self._pcm)
+
+
+def _close_quietly(pcm: _Pcm) -> None:
+    # close() drains playback first; drop() makes that immediate. A dead handle may
+    # fail either call, and there is nothing left to do about it then.
+    with contextlib.suppress(_AlsaError):
+        pcm.drop()
+    with contextlib.suppress(_AlsaError):
+        pcm.close()

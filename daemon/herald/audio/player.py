@@ -1,0 +1,335 @@
+"""The player service: owns the sound card, plays streams through it one at a time.
+
+The device is opened at start and kept open, fed silence between utterances, so the
+DAC does not start and stop mid-session (pops, clipped first words); it is closed
+after `PlayerTuning.idle_close_s` without streams (after fading out whatever plays)
+and reopened for the next stream. Any device error other than an underrun closes
+the handle and reopens a fresh one with backoff (100 ms doubling to 2 s), primed
+with silence; a missing device is reported in `Player.status` and retried for as long
+as herald runs. The player never exits because of the device.
+
+Streams play in the order they were opened (a queue above decides that order); a
+stream that is not yet ready to start holds back the ones behind it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+
+import trio
+
+from herald.audio.jitter import StartTarget, TargetTuning
+from herald.audio.pcm import Volume, volume_gain
+from herald.audio.playout import Playout
+from herald.audio.sink import Geometry, PcmSink, SinkDevice, SinkLost, SinkOpenError
+from herald.audio.stream import Stream
+from herald.audio.writer import Marker, Writer
+from herald.backoff import Backoff
+from herald.observable import Observable
+
+__all__ = ["AudioState", "AudioStatus", "Player", "PlayerTuning"]
+
+log = logging.getLogger("herald.audio")
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerTuning:
+    """Device geometry, pacing and recovery (seconds)."""
+
+    # A 120 ms ring in 20 ms periods. Each tick fills it, so between ticks it holds
+    # 120 ms down to 70 ms: a 70 ms cushion for a late wake-up (a GC pause, a busy
+    # loop), above the ~50 ms the Pi's bcm2835 path wants. What the ring holds is
+    # also how long a start or an interrupt's fade takes to be heard.
+    period_s: float = 0.020
+    periods: int = 6
+    # The writer wakes this often. On the development VM a trio wake-up costs
+    # 0.25-0.35 ms of CPU whatever it does, so the tick, not the work, sets the CPU
+    # cost (bench/sink_cpu.py): 20 wake-ups a second keep it well under 1 %.
+    tick_s: float = 0.050
+    fade_s: float = 0.005  # underrun and interrupt fades (<= 10 ms)
+    volume_ramp_s: float = 0.010
+    idle_close_s: float | None = 30.0  # None: keep the device open for ever
+    backoff_initial_s: float = 0.1
+    backoff_cap_s: float = 2.0
+    stable_s: float = 2.0  # a handle that lived this long resets the backoff
+    target: TargetTuning = field(default_factory=TargetTuning)
+
+
+class AudioState(enum.StrEnum):
+    STARTING = "starting"
+    OPEN = "open"  # playing, or streaming silence
+    IDLE = "idle"  # closed after idle_close_s; reopens for the next stream
+    ERROR = "error"  # cannot open or lost; retrying
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStatus:
+    state: AudioState
+    device: str
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is not AudioState.ERROR
+
+    def __str__(self) -> str:
+        text = f"ALSA device {self.device!r}: {self.state.value}"
+        return f"{text}: {self.error} (retrying)" if self.error else text
+
+
+class Player:
+    """Plays `Stream`s on a `SinkDevice`. Start with ``await nursery.start(player.run)``."""
+
+    def __init__(
+        self,
+        device: SinkDevice,
+        sample_rate: int,
+        *,
+        tuning: PlayerTuning | None = None,
+        volume: int = 100,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._device = device
+        self._rate = sample_rate
+        self._tuning = tuning or PlayerTuning()
+        t = self._tuning
+        volume_gain(volume)  # validates
+        self._volume = Volume(volume, round(t.volume_ramp_s * sample_rate))
+        self._target = StartTarget(t.target, lead=t.tick_s + t.fade_s)
+        self._want = Geometry.request(sample_rate, t.period_s, t.periods)
+        self._fade_frames = max(1, round(t.fade_s * sample_rate))
+        self._queue: deque[Stream] = deque()
+        self._kick = trio.Event()
+        self._rng = rng
+        self._writer: Writer | None = None
+        self.status = Observable(AudioStatus(AudioState.STARTING, device.name))
+        self.xruns = 0
+        self._xrun_logged = -math.inf
+        self.device_losses = 0
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    @property
+    def volume(self) -> int:
+        return self._volume.volume
+
+    @property
+    def start_threshold(self) -> float:
+        """Audio seconds the next utterance buffers before it starts."""
+        return self._target.seconds
+
+    def set_volume(self, volume: int) -> None:
+        """Set the software volume 0-100 (ramped, also during playback)."""
+        self._volume.set(volume)
+
+    def open_stream(self) -> Stream:
+        """A new utterance; it plays after those opened before it."""
+        stream = Stream(Playout(self._rate, self._target, self._fade_frames), self._poke)
+        self._queue.append(stream)
+        self._kick.set()
+        return stream
+
+    def _poke(self, stream: Stream) -> None:
+        if stream.playout.interrupted and stream in self._queue:
+            head = self._queue[0] is stream
+            if not head or self._writer is None:
+                # Nothing of it can be heard (it has not started, or there is no
+                # device): it is done now, not when it reaches a device.
+                self._queue.remove(stream)
+                stream.playout.suspend()
+                stream.playout.render(memoryview(b"").cast("h"))
+                self._finished(stream, trio.current_time())
+                return
+        # Wake the writer when the stream at the head can start, resume or stop,
+        # rather than at the next tick.
+        if self._queue and self._queue[0] is stream and stream.playout.ready():
+            self._kick.set()
+
+    # -- the service
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the device until cancelled. Reports started after the first open attempt."""
+        t = self._tuning
+        backoff = Backoff(t.backoff_initial_s, t.backoff_cap_s, rng=self._rng or random.Random())
+        started = False
+        try:
+            while True:
+                sink = self._open()
+                if not started:
+                    task_status.started()
+                    started = True
+                if sink is None:
+                    await trio.sleep(backoff.next_delay())
+                    continue
+                opened = trio.current_time()
+                try:
+                    await self._session(sink)
+                except SinkLost as exc:
+                    self._lost(sink, exc)
+                    if trio.current_time() - opened >= t.stable_s:
+                        backoff.reset()
+                    await trio.sleep(backoff.next_delay())
+                    continue
+                # Closed after idle_close_s without streams: reopen for the next one.
+                backoff.reset()
+                self.status.set(AudioStatus(AudioState.IDLE, self._device.name))
+                log.info("audio idle for %.0f s: closed %r", t.idle_close_s, self._device.name)
+                while not self._queue:
+                    await self._kick.wait()
+                    self._kick = trio.Event()
+        finally:
+            for stream in self._queue:
+                stream.playout.interrupt()
+                stream.finish(self._rate)
+            self._queue.clear()
+            self.status.set(AudioStatus(AudioState.IDLE, self._device.name))
+
+    def _open(self) -> PcmSink | None:
+        name = self._device.name
+        try:
+            sink = self._device.open(self._want)
+        except SinkOpenError as exc:
+            error = str(exc)
+            if self.status.value.error != error:
+                log.error("cannot open ALSA device %r: %s; retrying", name, error)
+            self.status.set(AudioStatus(AudioState.ERROR, name, error))
+            return None
+        if not self.status.value.ok:
+            log.info("ALSA device %r is back", name)
+        geo = sink.geometry
+        log.debug(
+            "opened %r: %d Hz, period %d, ring %d frames",
+            name,
+            geo.rate,
+            geo.period_frames,
+            geo.buffer_frames,
+        )
+        self.status.set(AudioStatus(AudioState.OPEN, name))
+        return sink
+
+    def _lost(self, sink: PcmSink, exc: SinkLost) -> None:
+        self.device_losses += 1
+        now = trio.current_time()
+        if self._writer is not None:
+            self._writer.discard(now)
+            self._writer = None
+        sink.close()
+        for stream in self._queue:
+            if stream.playout.frames_played:
+                stream.device_losses += 1
+            stream.playout.suspend()
+        error = f"device lost: {exc}"
+        log.error("ALSA device %r: %s; reopening", self._device.name, error)
+        self.status.set(AudioStatus(AudioState.ERROR, self._device.name, error))
+
+    async def _session(self, sink: PcmSink) -> None:
+        """Feed ``sink`` until idle for idle_close_s (then close it); raises SinkLost."""
+        t = self._tuning
+        writer = Writer(sink, self._render, on_xrun=self._xrun, on_fill=self._fill)
+        self._writer = writer
+        now = trio.current_time()
+        idle_since = opened = now
+        ticks = 1
+        next_tick = now + t.tick_s
+        try:
+            writer.prime(now)
+            while True:
+                kicked = False
+                with trio.move_on_at(next_tick):
+                    await self._kick.wait()
+                    kicked = True
+                if kicked:
+                    self._kick = trio.Event()
+                now = trio.current_time()
+                if now >= next_tick:
+                    # On the tick grid; after a stall, the next tick still to come.
+                    ticks = max(ticks + 1, int((now - opened) / t.tick_s) + 1)
+                    next_tick = opened + ticks * t.tick_s
+                writer.step(now)
+                if self._queue:
+                    idle_since = now
+                elif t.idle_close_s is not None and now - idle_since >= t.idle_close_s:
+                    break
+        except SinkLost:
+            raise
+        except BaseException:
+            # Cancelled (shutdown) or a bug: still fade out rather than click.
+            with trio.CancelScope(shield=True):
+                await self._close_gracefully(sink, writer)
+            raise
+        await self._close_gracefully(sink, writer)
+
+    async def _close_gracefully(self, sink: PcmSink, writer: Writer) -> None:
+        """Fade out whatever plays, let the ring play out, close."""
+        tick = self._tuning.tick_s
+        try:
+            with trio.move_on_after(sink.geometry.buffer_s + 3 * tick):
+                for stream in self._queue:
+                    stream.playout.interrupt()
+                while True:
+                    writer.step(trio.current_time())
+                    if not self._queue:
+                        break
+                    await trio.sleep(tick)
+                # Closing drops what is queued: wait for the fade to reach the DAC.
+                await trio.sleep(sink.geometry.buffer_s)
+        except SinkLost:
+            pass
+        finally:
+            self._writer = None
+            writer.discard(trio.current_time())
+            sink.close()
+
+    # -- writer callbacks
+
+    def _render(self, block: memoryview) -> list[Marker]:
+        markers: list[Marker] = []
+        n = len(block)
+        pos = 0
+        while self._queue and pos <= n:
+            stream = self._queue[0]
+            playout = stream.playout
+            before = playout.frames_played
+            used = playout.render(block[pos:])
+            if before == 0 and playout.frames_played:
+                markers.append(Marker(pos, stream.mark_started, inclusive=True))
+            pos += used
+            if not playout.done:
+                break
+            self._queue.popleft()
+            markers.append(Marker(pos, partial(self._finished, stream), inclusive=False))
+        if pos < n:
+            block[pos:].cast("B")[:] = bytes(2 * (n - pos))
+        self._volume.apply(block)
+        return markers
+
+    def _finished(self, stream: Stream, now: float) -> None:
+        metrics = stream.finish(self._rate)
+        if stream.playout.lateness.chunks >= 2:
+            self._target.observe(metrics.max_relative_lateness)
+        if metrics.frames_received:
+            log.debug(
+                "utterance done: %s; next start threshold %.3f s", metrics, self._target.seconds
+            )
+
+    def _xrun(self) -> None:
+        self.xruns += 1
+        if self._queue and self._queue[0].playout.frames_played:
+            self._queue[0].xruns += 1
+        # At most one line every 10 s: a starved device would otherwise flood the log.
+        now = trio.current_time()
+        if now - self._xrun_logged >= 10.0:
+            self._xrun_logged = now
+            log.warning("ALSA underrun on %r (%d so far)", self._device.name, self.xruns)
+
+    def _fill(self, frames: int) -> None:
+        if self._queue and self._queue[0].playout.frames_played:
+            self._queue[0].note_fill(frames)

@@ -1,0 +1,195 @@
+"""A simulated sound card on trio's clock, for logic tests and benchmarks.
+
+`SimDevice` behaves like a pyalsaaudio playback PCM in non-blocking mode behind the
+`SinkDevice` / `PcmSink` protocols: its DAC consumes the ring at exactly the sample
+rate on ``trio.current_time()`` (so ``MockClock`` governs it), it starts on the first
+frame written (alsa-lib's default start threshold), and a ring that runs empty while
+running is an xrun, reported as `Underrun` by the next ``avail`` or ``write``, after
+which it is re-prepared (pyalsaaudio returns -EPIPE and prepares).
+
+Faults to inject: `SimDevice.inject_underrun` (the next call sees -EPIPE),
+`SimDevice.unplug` (the open handle dies, opens fail) and `SimDevice.replug`,
+`SimDevice.fail_opens`, `SimDevice.write_limit` (partial writes), and
+`SimDevice.grant` (the geometry the "driver" gives instead of the one asked for).
+
+Every frame written is kept in `SimDevice.written`, in order across handles, with
+the moments the DAC went silent (an xrun, a dead handle) recorded in `SimDevice.gaps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import trio
+
+from herald.audio.sink import (
+    FRAME_BYTES,
+    Geometry,
+    SinkLost,
+    SinkOpenError,
+    Underrun,
+    geometry_problem,
+)
+
+__all__ = ["Gap", "SimDevice", "SimSink"]
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """The DAC had nothing to play from ``at`` (a frame offset into ``written``)."""
+
+    at: int
+    time: float
+    reason: str  # "xrun" or "lost"
+
+
+class SimDevice:
+    """A fake sound card that can be opened, unplugged and replugged."""
+
+    def __init__(
+        self,
+        name: str = "sim",
+        *,
+        grant: Callable[[Geometry], Geometry] | None = None,
+    ) -> None:
+        self._name = name
+        self.grant = grant
+        self.present = True
+        self.fail_opens = 0  # the next N opens fail even though present
+        self.write_limit: int | None = None  # most frames one write() takes
+        self.written = bytearray()  # every frame written, in order, across handles
+        self.write_log: list[tuple[float, int, int]] = []  # (time, offset, frames)
+        self.gaps: list[Gap] = []
+        self.opens = 0  # successful opens
+        self.open_attempts: list[float] = []
+        self.closes = 0
+        self.current: SimSink | None = None
+        self._underrun_pending: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def xruns(self) -> int:
+        return sum(1 for gap in self.gaps if gap.reason == "xrun")
+
+    def open(self, want: Geometry) -> SimSink:
+        self.open_attempts.append(trio.current_time())
+        if not self.present:
+            raise SinkOpenError(f"No such device [{self._name}]")
+        if self.fail_opens:
+            self.fail_opens -= 1
+            raise SinkOpenError(f"Device or resource busy [{self._name}]")
+        if self.current is not None and not self.current.closed:
+            raise SinkOpenError(f"Device or resource busy [{self._name}] (still open)")
+        got = self.grant(want) if self.grant else want
+        problem = geometry_problem(want, got)
+        if problem:
+            raise SinkOpenError(f"{self._name}: unusable geometry: {problem}")
+        self.opens += 1
+        self.current = SimSink(self, got)
+        return self.current
+
+    def inject_underrun(self, call: Literal["avail", "write"] = "avail") -> None:
+        """Make the open handle's next ``call`` find the ring run dry (-EPIPE)."""
+        self._underrun_pending = call
+
+    def unplug(self) -> None:
+        """The device disappears: the open handle dies and opens fail until `replug`."""
+        self.present = False
+        if self.current is not None and not self.current.closed:
+            self.current._die()
+
+    def replug(self) -> None:
+        self.present = True
+
+    def take_underrun(self, call: str) -> bool:
+        if self._underrun_pending != call:
+            return False
+        self._underrun_pending = None
+        return True
+
+
+class SimSink:
+    """One open handle of a `SimDevice`."""
+
+    def __init__(self, device: SimDevice, geometry: Geometry) -> None:
+        self._device = device
+        self._geometry = geometry
+        self._fill = 0.0  # frames queued, fractional as the DAC consumes continuously
+        self._running = False
+        self._xrun = False
+        self._updated = trio.current_time()
+        self.closed = False
+        self.dead = False
+        self.min_fill: float | None = None  # lowest fill seen while running
+
+    @property
+    def geometry(self) -> Geometry:
+        return self._geometry
+
+    def _advance(self) -> None:
+        now = trio.current_time()
+        if self._running and not self._xrun:
+            self._fill -= (now - self._updated) * self._geometry.rate
+            if self._fill <= 0:
+                self._xrun = True
+                empty_at = now + self._fill / self._geometry.rate
+                self._fill = 0.0
+                at = len(self._device.written) // FRAME_BYTES
+                self._device.gaps.append(Gap(at, empty_at, "xrun"))
+            elif self.min_fill is None or self._fill < self.min_fill:
+                self.min_fill = self._fill
+        self._updated = now
+
+    def _check(self, call: str) -> None:
+        if self.closed:
+            raise SinkLost(f"PCM device is closed [{self._device.name}]")
+        if self.dead:
+            raise SinkLost(f"No such device [{self._device.name}]")
+        self._advance()
+        if self._device.take_underrun(call) and self._running:
+            self._xrun = True
+            at = len(self._device.written) // FRAME_BYTES
+            self._device.gaps.append(Gap(at, trio.current_time(), "xrun"))
+        if self._xrun:
+            # pyalsaaudio re-prepares the stream and reports -EPIPE.
+            self._xrun = False
+            self._running = False
+            self._fill = 0.0
+            raise Underrun(f"Broken pipe [{self._device.name}]")
+
+    def avail(self) -> int:
+        self._check("avail")
+        return self._geometry.buffer_frames - int(-(-self._fill // 1))
+
+    def write(self, pcm: bytes | bytearray | memoryview) -> int:
+        if len(pcm) % FRAME_BYTES:
+            raise ValueError("Data size must be a multiple of framesize")
+        self._check("write")
+        frames = len(pcm) // FRAME_BYTES
+        room = self._geometry.buffer_frames - int(-(-self._fill // 1))
+        take = min(frames, room)
+        if self._device.write_limit is not None:
+            take = min(take, self._device.write_limit)
+        if take <= 0:
+            return 0
+        device = self._device
+        device.write_log.append((trio.current_time(), len(device.written) // FRAME_BYTES, take))
+        device.written += pcm[: take * FRAME_BYTES]
+        self._fill += take
+        self._running = True
+        return take
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._device.closes += 1
+
+    def _die(self) -> None:
+        self.dead = True
+        at = len(self._device.written) // FRAME_BYTES
+        self._device.gaps.append(Gap(at, trio.current_time(), "lost"))
