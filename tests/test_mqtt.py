@@ -35,7 +35,6 @@ from herald.mqtt.limit import PublishLimiter, encode_varint
 from herald.secret import Secret
 from mosquitto import Mosquitto, MosquittoFactory
 
-
 SAY = "herald/kitchen/say"
 ECHO = "herald/kitchen/echo"
 AVAILABILITY = "herald/kitchen/availability"

@@ -88,8 +88,9 @@ class Daemon:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.sources.cache = await trio.to_thread.run_sync(ClipCache.from_config, self.cfg.cache)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._ready_local_voice)
             await nursery.start(self.client.run)
+            # After the client has started: before, its status reads "offline".
+            nursery.start_soon(self._ready_local_voice)
             await nursery.start(self.player.run)
             await nursery.start(self.mqtt.run)
             await nursery.start(self.speaker.run)

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from herald.app import serve
 
-            return _run(serve, args.config)
+            return _exit_now_if_piper_loaded(_run(serve, args.config))
         if args.command == "say":
             return _run(_say, cfg, args.text, args.wav)
         if args.command == "voices":
@@ -91,6 +91,17 @@ def _run(fn: Callable[..., Awaitable[int]], *args: object) -> int:
         if usage is not None and rest is None:
             raise _leaf(usage) from None
         raise
+
+
+def _exit_now_if_piper_loaded(code: int) -> int:
+    """onnxruntime (under Piper) can crash in its own teardown at interpreter exit when
+    a synthesis thread is still inside it (a stop during a load or a sentence). By
+    now everything herald owns is closed and flushed, so skip the teardown."""
+    if "onnxruntime" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

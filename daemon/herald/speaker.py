@@ -162,6 +162,9 @@ class Speaker:
                 outcome = ("finished", {})
             except SpeechFailed as exc:
                 outcome = ("failed", {"error": str(exc)})
+            except Exception as exc:  # a bug must cost one utterance, not the daemon
+                log.exception("error while speaking %s", entry.id)
+                outcome = ("failed", {"error": f"internal error ({type(exc).__name__})"})
         self._current = None
         self._current_scope = None
         if self._halted:
@@ -176,21 +179,23 @@ class Speaker:
         volume = self._player.volume
         if cmd.volume is not None:
             self._player.set_volume(cmd.volume)
+        failure: SpeechFailed | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(announcer.wait_and_announce)
                 try:
                     await produce(self._sources, utt)
-                except SpeechFailed:
-                    # Let the chime play out before the failure is reported.
+                except SpeechFailed as exc:
+                    # Let the chime play out before the failure is reported (raised
+                    # below, outside the nursery, so it is not wrapped in a group).
+                    failure = exc
                     stream.end()
-                    await stream.wait_done()
-                    announcer.announce()
-                    raise
                 metrics = await stream.wait_done()
                 announcer.announce()  # if the first sample and the end came in one step
                 _log_timing(entry, utt, metrics)
                 nursery.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         finally:
             # Interrupted, failed or cancelled: fade out instead of clicking.
             stream.interrupt()

@@ -21,7 +21,7 @@ import trio
 from herald.audio import Stream
 from herald.cache import ClipCache, ClipMeta, ClipWriter, Source, clip_key
 from herald.cartesia.client import CartesiaClient, CloudState
-from herald.cartesia.errors import CartesiaError, CloudOffline
+from herald.cartesia.errors import CartesiaError, CloudOffline, ConnectionLost
 from herald.cartesia.protocol import Audio, VoiceParams, Words
 from herald.clips import ClipError, Clips
 from herald.local_voice import LocalVoice, LocalVoiceError
@@ -116,7 +116,9 @@ async def _from_cache(sources: Sources, utt: Utterance, text: str, kind: Source)
     return True
 
 
-async def _from_cloud(sources: Sources, utt: Utterance, text: str) -> None:
+async def _from_cloud(
+    sources: Sources, utt: Utterance, text: str, *, may_fail_over: bool = True
+) -> None:
     """Speak ``text`` with Cartesia. Raises CartesiaError (nothing played from it then)."""
     client = sources.client
     tee = _CacheTee(sources.cache, text, utt.params, "cartesia") if utt.use_cache else None
@@ -162,7 +164,7 @@ async def _from_cloud(sources: Sources, utt: Utterance, text: str) -> None:
         # where the audio stopped instead of starting over.
         if tee:
             await tee.abort()
-        if frames == 0:
+        if frames == 0 or not may_fail_over:
             raise
         await _failover(sources, utt, text, timestamped, base + frames_at_words, exc)
         return
@@ -205,15 +207,15 @@ async def _failover(
     )
     if not rest.strip():
         return
-    with trio.move_on_after(sources.failover_wait):
-        await sources.client.status.wait_until(lambda s: s.online)
-    if sources.client.status.value.online:
+    # A dropped socket may be back in a moment (same voice: best); an error the
+    # server reported would likely come again, so that goes to the local voice.
+    if isinstance(exc, ConnectionLost):
+        with trio.move_on_after(sources.failover_wait):
+            await sources.client.status.wait_until(lambda s: s.online)
+    if isinstance(exc, ConnectionLost) and sources.client.status.value.online:
         try:
-            await _from_cloud(
-                Sources(sources.client, sources.clips, None, sources.local, sources.cloud_timeout),
-                utt,
-                rest,
-            )
+            # Not cached: a clip made of two contexts is not the cloud's clip.
+            await _from_cloud(_uncached(sources), utt, rest, may_fail_over=False)
             return
         except CartesiaError as again:
             log.warning("cloud failed again after failover: %s", again)
@@ -255,6 +257,18 @@ async def _chime(sources: Sources, utt: Utterance) -> None:
         utt.feed(await sources.clips.fetch("chime"), "clip")
     except ClipError as exc:  # pragma: no cover - the built-in chime is always there
         log.error("%s", exc)
+
+
+def _uncached(sources: Sources) -> Sources:
+    return Sources(
+        sources.client,
+        sources.clips,
+        None,
+        sources.local,
+        sources.cloud_timeout,
+        sources.chime_while_waiting,
+        sources.failover_wait,
+    )
 
 
 class _CacheTee:
