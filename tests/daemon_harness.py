@@ -160,7 +160,9 @@ class Herald:
         device: str = "kitchen",
         extra: str = "",
         env: dict[str, str] | None = None,
+        log_level: str = "DEBUG",
     ) -> None:
+        self.log_level = log_level
         self.device = device
         self.config = tmp_path / f"{device}.toml"
         self.config.write_text(config_text(tmp_path, broker, emulator, device=device, extra=extra))
@@ -182,7 +184,7 @@ class Herald:
                 "--config",
                 str(self.config),
                 "--log-level",
-                "DEBUG",
+                self.log_level,
             ],
             env=self.env,
             stdout=log,

@@ -270,7 +270,10 @@ class _StartAnnouncer:
         self._done = False
 
     async def wait_and_announce(self) -> None:
+        # At the first sample, once it is known what speaks the text (a chime may
+        # play first); `announce` after the end covers a say that never learns it.
         await self._utt.stream.wait_started()
+        await self._utt.source_known.wait()
         self.announce()
 
     def announce(self) -> None:

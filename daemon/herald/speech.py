@@ -7,14 +7,16 @@ fails. A socket that is up but sends no audio within ``cloud_timeout`` is treate
 as down. When the socket drops mid-utterance, speech continues from the first
 word whose audio had not fully arrived: on the reopened socket if it is back
 within ``failover_wait``, else with the local voice; such an utterance is not
-cached as a cloud clip.
+cached as a cloud clip. The local voice is preceded by the chime, which starts
+at once while Piper synthesizes the first sentence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import trio
 
@@ -34,6 +36,35 @@ class SpeechFailed(Exception):
     """Nothing could speak the text (the chime has played)."""
 
 
+class RecentClips:
+    """The most recently used cache clips, in memory (bounded by bytes), so that the
+    phrases a home repeats (the doorbell) start without a disk read or a thread hop.
+    The disk cache stays the truth: this holds only clips verified or just made."""
+
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
+        self._max = max_bytes
+        self._clips: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str) -> bytes | None:
+        pcm = self._clips.get(key)
+        if pcm is not None:
+            self._clips.move_to_end(key)
+        return pcm
+
+    def put(self, key: str, pcm: bytes) -> None:
+        if len(pcm) > self._max // 4:
+            return  # a long clip would push out many short ones
+        old = self._clips.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old)
+        self._clips[key] = pcm
+        self._bytes += len(pcm)
+        while self._bytes > self._max:
+            _, dropped = self._clips.popitem(last=False)
+            self._bytes -= len(dropped)
+
+
 @dataclass
 class Sources:
     client: CartesiaClient
@@ -43,6 +74,7 @@ class Sources:
     cloud_timeout: float = 1.5
     chime_while_waiting: bool = False
     failover_wait: float = 0.8  # how long a dropped socket may take to come back
+    recent: RecentClips = field(default_factory=RecentClips)
 
 
 @dataclass
@@ -54,17 +86,23 @@ class Utterance:
     stream: Stream
     clip: str | None = None
     use_cache: bool = True
-    on_source: Callable[[str], None] = lambda source: None
-    source: str | None = None  # what produced the first samples
+    # What spoke the text (cartesia, cache or local); a clip or chime played before
+    # it does not count. None until known, and for a say that is only a clip.
+    source: str | None = None
+    source_known: trio.Event = field(default_factory=trio.Event)
     failovers: int = 0
     requested_at: float | None = None  # the first cloud request went out
     first_cloud_audio_at: float | None = None
     fed_frames: int = 0  # frames fed to the stream so far
 
+    @property
+    def started_feeding(self) -> bool:
+        return self.fed_frames > 0
+
     def feed(self, pcm: bytes, source: str) -> None:
-        if self.source is None:
+        if self.source is None and source != "clip":
             self.source = source
-            self.on_source(source)
+            self.source_known.set()
         self.fed_frames += len(pcm) // 2
         self.stream.feed(pcm)
 
@@ -109,10 +147,18 @@ async def _from_cache(sources: Sources, utt: Utterance, text: str, kind: Source)
     if cache is None:
         return False
     key = clip_key(text, utt.params, kind)
-    clip = await trio.to_thread.run_sync(cache.get, key)
-    if clip is None:
-        return False
-    utt.feed(clip.pcm, "cache")
+    pcm = sources.recent.get(key)
+    if pcm is None:
+        # A miss, the usual case for new text, costs one stat here, not a thread
+        # hop in front of every cloud request; a hit is read and verified in a thread.
+        if not cache.contains(key):
+            return False
+        clip = await trio.to_thread.run_sync(cache.get, key)
+        if clip is None:
+            return False
+        pcm = clip.pcm
+        sources.recent.put(key, pcm)
+    utt.feed(pcm, "cache")
     return True
 
 
@@ -121,7 +167,7 @@ async def _from_cloud(
 ) -> None:
     """Speak ``text`` with Cartesia. Raises CartesiaError (nothing played from it then)."""
     client = sources.client
-    tee = _CacheTee(sources.cache, text, utt.params, "cartesia") if utt.use_cache else None
+    tee = _CacheTee(sources, text, utt.params, "cartesia") if utt.use_cache else None
     try:
         cloud = await client.open_utterance(utt.params)
     except CloudOffline:
@@ -139,7 +185,7 @@ async def _from_cloud(
             for sentence in split_sentences(text):
                 await cloud.push(sentence)
             await cloud.finish()
-            if sources.chime_while_waiting and utt.source is None:
+            if sources.chime_while_waiting and not utt.started_feeding:
                 utt.feed(await sources.clips.fetch("chime"), "clip")
             with trio.move_on_after(_first_audio_bound(sources)) as first:
                 item = await cloud.receive()
@@ -230,7 +276,12 @@ async def _from_local(sources: Sources, utt: Utterance, text: str, errors: list[
     if local is None:
         errors.append("no local voice configured")
         return False
-    tee = _CacheTee(sources.cache, text, utt.params, "local") if utt.use_cache else None
+    tee = _CacheTee(sources, text, utt.params, "local") if utt.use_cache else None
+    if not utt.started_feeding:
+        # Piper needs ~0.3 s for a first sentence: the chime starts at once instead,
+        # and tells the listener the local voice is speaking.
+        await _chime(sources, utt)
+    utt.stream.play_local()
     try:
         async for pcm in local.synthesize(text):
             utt.feed(pcm, "local")
@@ -260,24 +311,15 @@ async def _chime(sources: Sources, utt: Utterance) -> None:
 
 
 def _uncached(sources: Sources) -> Sources:
-    return Sources(
-        sources.client,
-        sources.clips,
-        None,
-        sources.local,
-        sources.cloud_timeout,
-        sources.chime_while_waiting,
-        sources.failover_wait,
-    )
+    return dataclasses.replace(sources, cache=None)
 
 
 class _CacheTee:
     """Copies audio into a new cache clip as it plays; committed only when complete."""
 
-    def __init__(
-        self, cache: ClipCache | None, text: str, params: VoiceParams, source: Source
-    ) -> None:
-        self._cache = cache
+    def __init__(self, sources: Sources, text: str, params: VoiceParams, source: Source) -> None:
+        self._cache = sources.cache
+        self._recent = sources.recent
         self._key = clip_key(text, params, source)
         self._meta = ClipMeta.from_params(text, params, source)
         self._chunks: list[bytes] = []
@@ -293,14 +335,15 @@ class _CacheTee:
         if cache is None or not chunks:
             return
 
-        def write() -> None:
+        def write() -> bool:
             writer: ClipWriter = cache.begin(self._key, self._meta)
             with writer:
                 for chunk in chunks:
                     writer.append(chunk)
-                writer.commit()
+                return writer.commit()
 
-        await trio.to_thread.run_sync(write)
+        if await trio.to_thread.run_sync(write):
+            self._recent.put(self._key, b"".join(chunks))
 
     async def abort(self) -> None:
         self._chunks = []

@@ -313,7 +313,7 @@ class Player:
 
     def _finished(self, stream: Stream, now: float) -> None:
         metrics = stream.finish(self._rate)
-        if stream.playout.lateness.chunks >= 2:
+        if stream.playout.lateness.chunks >= 2 and not stream.playout.local:
             self._target.observe(metrics.max_relative_lateness)
         if metrics.frames_received:
             log.debug(

@@ -61,6 +61,9 @@ class Playout:
         self._ramp_left = 0
         self._ramp_step = 0.0
         self._after_fade_out = Phase.DONE
+        # Audio from this machine (the local voice after a chime) has no network
+        # jitter: it starts at once and does not train the start threshold.
+        self.local = False
 
     # -- input
 
@@ -146,6 +149,8 @@ class Playout:
     def _may_start(self) -> bool:
         if self.ended:
             return True
+        if self.local and self.phase is Phase.PREBUFFER:
+            return self.buffered > 0
         if self.phase is Phase.PREBUFFER:
             need = self._target.seconds
         else:
