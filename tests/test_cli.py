@@ -12,6 +12,7 @@ from pathlib import Path
 import trio
 
 from cartesia_emulator import VOICES, Emulator, synth_pcm
+from daemon_harness import nonzero
 
 KEY = "sk_car_test"
 
@@ -146,3 +147,60 @@ async def test_config_check_never_prints_the_key(tmp_path: Path) -> None:
     result = await herald("config", "check", "--config", str(config), key=secret)
     assert result.returncode != 0
     assert secret not in (result.stdout + result.stderr).decode()
+
+
+async def test_say_plays_through_the_jitter_buffer_and_alsa_bit_exact(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """emulator → client → jitter buffer → pyalsaaudio → ALSA's file plugin."""
+    raw = tmp_path / "speaker.raw"
+    config = write_config(tmp_path, emulator, f'[audio]\ndevice = "file:FILE={raw},FORMAT=raw"\n')
+    text = "Hello there, this is herald playing through ALSA."
+    emulator.faults.chunk_samples = 480
+    emulator.faults.chunk_delay = 0.005
+    emulator.faults.chunk_jitter = 0.02
+    result = await herald("say", text, "--config", str(config))
+    assert result.returncode == 0, result.stderr.decode()
+    assert nonzero(raw.read_bytes()) == nonzero(synth_pcm(text, 24000))
+
+
+async def test_say_to_a_missing_device_fails_with_one_line(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, emulator, '[audio]\ndevice = "hw:CARD=NoSuchCard"\n')
+    result = await herald("say", "Hi there!", "--config", str(config))
+    assert result.returncode == 1
+    err = result.stderr.decode().strip()
+    assert len(err.splitlines()) == 1
+    assert "NoSuchCard" in err
+
+
+async def test_cache_warm_list_prune(emulator: Emulator, tmp_path: Path) -> None:
+    from herald.app import voice_defaults
+    from herald.cache import ClipCache, clip_key
+    from herald.config import load_config
+
+    config = write_config(tmp_path, emulator)
+    phrases = tmp_path / "phrases.txt"
+    phrases.write_text(
+        "# doorbell and friends\nSomeone is at the front door.\n\nDinner is ready.\n"
+    )
+    result = await herald(
+        "cache", "warm", "Good morning.", "--file", str(phrases), "--config", str(config)
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert "warmed 3" in result.stdout.decode()
+    again = await herald("cache", "warm", "Dinner is ready.", "--config", str(config))
+    assert "warmed 0 phrase(s); 1 already cached" in again.stdout.decode()
+    # the daemon's key: what `herald run` looks up finds exactly the emulator's audio
+    cfg = load_config(config, {})
+    cache = ClipCache.from_config(cfg.cache)
+    clip = cache.get(clip_key("Dinner is ready.", voice_defaults(cfg), "cartesia"))
+    assert clip is not None and clip.pcm == synth_pcm("Dinner is ready.", 24000)
+    listed = await herald("cache", "list", "--config", str(config))
+    assert listed.returncode == 0
+    out = listed.stdout.decode()
+    assert "Good morning." in out and "front door" in out
+    pruned = await herald("cache", "prune", "--all", "--config", str(config))
+    assert pruned.returncode == 0, pruned.stderr.decode()
+    assert ClipCache.from_config(cfg.cache).entries() == []

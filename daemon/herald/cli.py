@@ -8,12 +8,16 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from herald import __version__
 from herald.config import Config, ConfigError, default_config_path, load_config
 from herald.secret import Secret
+
+if TYPE_CHECKING:
+    from herald.cache import ClipCache
 
 
 class UsageError(Exception):
@@ -47,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     voices = sub.add_parser("voices", parents=[common], help="list Cartesia voices")
     voices.add_argument("--json", action="store_true", help="print JSON for scripts")
 
+    cache = sub.add_parser("cache", help="the clip cache")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    warm = cache_sub.add_parser("warm", parents=[common], help="synthesize phrases into the cache")
+    warm.add_argument("texts", nargs="*", metavar="TEXT")
+    warm.add_argument("--file", type=Path, help="one phrase per line ('-' for stdin)")
+    cache_sub.add_parser("list", parents=[common], help="list the cached clips")
+    prune = cache_sub.add_parser("prune", parents=[common], help="remove bad clips, keep the cap")
+    prune.add_argument("--all", action="store_true", help="remove every clip")
+
+    sub.add_parser("doctor", parents=[common], help="check the setup, say how to fix it")
+
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_sub.add_parser("check", parents=[common], help="validate the config, list every error")
@@ -71,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_say, cfg, args.text, args.wav)
         if args.command == "voices":
             return _run(_voices, cfg, args.json)
+        if args.command == "cache":
+            return _cache(cfg, args)
+        if args.command == "doctor":
+            return _run(_doctor, cfg)
     except ConfigError as exc:
         print(f"herald: {'; '.join(exc.errors)}", file=sys.stderr)
         return 1
@@ -218,6 +237,94 @@ class _SpeakerOutput:
         self._stream.end()
         await self._stream.wait_done()
         # Cancelling the player (by the caller) lets the ring play out before closing.
+
+
+def _cache(cfg: Config, args: argparse.Namespace) -> int:
+    from herald.cache import ClipCache
+    from herald.cache import commands as cache_commands
+
+    cache = ClipCache.from_config(cfg.cache)
+    try:
+        if args.cache_command == "list":
+            print("\n".join(cache_commands.list_lines(cache)))
+            return 0
+        if args.cache_command == "prune":
+            print(cache_commands.prune(cache, args.all))
+            return 0
+        source = sys.stdin if args.file == Path("-") else args.file
+        try:
+            phrases = cache_commands.read_phrases(args.texts, source)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        return _run(_warm, cfg, cache, phrases)
+    except cache_commands.CacheUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def _warm(cfg: Config, cache: ClipCache, phrases: list[str]) -> int:
+    """Synthesize each phrase not yet cached, over one socket, into the cache the
+    daemon reads (same key: same voice, model, language and rate as `herald run`)."""
+    from herald.app import voice_defaults
+    from herald.cache import ClipMeta, clip_key
+    from herald.cache.commands import progress_line
+    from herald.cartesia.client import CartesiaClient, CloudState
+    from herald.cartesia.errors import CartesiaError
+    from herald.cartesia.protocol import Audio
+    from herald.cartesia.ws_adapter import TrioWsConnector
+    from herald.text import split_sentences
+
+    key = _require_key(cfg)
+    params = voice_defaults(cfg)
+    client = CartesiaClient(TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version))
+    tty = sys.stderr.isatty()
+    made = skipped = 0
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        try:
+            with trio.move_on_after(15):
+                await client.status.wait_until(lambda s: s.state is not CloudState.CONNECTING)
+            for n, phrase in enumerate(phrases):
+                print(
+                    progress_line(n, len(phrases), phrase),
+                    end="\r" if tty else "\n",
+                    file=sys.stderr,
+                )
+                clip = clip_key(phrase, params, "cartesia")
+                if await trio.to_thread.run_sync(cache.get, clip) is not None:
+                    skipped += 1
+                    continue
+                pcm = bytearray()
+                async with await client.open_utterance(params) as utt:
+                    for sentence in split_sentences(phrase):
+                        await utt.push(sentence)
+                    await utt.finish()
+                    async for item in utt:
+                        if isinstance(item, Audio):
+                            pcm += item.data
+                meta = ClipMeta.from_params(phrase, params, "cartesia")
+
+                def store(clip: str = clip, meta: ClipMeta = meta, pcm: bytes = bytes(pcm)) -> bool:
+                    with cache.begin(clip, meta) as writer:
+                        writer.append(pcm)
+                        return writer.commit()
+
+                if not await trio.to_thread.run_sync(store):
+                    raise UsageError(f"could not store {phrase!r} in {cfg.cache.dir}")
+                made += 1
+            print(progress_line(len(phrases), len(phrases)), file=sys.stderr)
+        except CartesiaError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            await client.aclose()
+            nursery.cancel_scope.cancel()
+    print(f"warmed {made} phrase(s); {skipped} already cached")
+    return 0
+
+
+async def _doctor(cfg: Config) -> int:
+    from herald.doctor import run_doctor
+
+    return await run_doctor(cfg, sys.stdout)
 
 
 async def _voices(cfg: Config, as_json: bool) -> int:

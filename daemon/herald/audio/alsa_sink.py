@@ -37,7 +37,10 @@ the player never touches that handle again.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
+import logging
 import os
 from typing import Protocol, cast
 
@@ -48,6 +51,7 @@ from herald.audio.sink import Geometry, SinkLost, SinkOpenError, Underrun, geome
 __all__ = ["AlsaDevice", "AlsaSink"]
 
 _AlsaError: type[Exception] = alsaaudio.ALSAAudioError
+log = logging.getLogger("herald.audio")
 
 
 class _Pcm(Protocol):
@@ -60,7 +64,34 @@ class _Pcm(Protocol):
     def close(self) -> None: ...
 
 
+# alsa-lib prints its own diagnostics straight to stderr ("ALSA lib confmisc.c:...
+# Cannot get card index"), around herald's one-line errors and log format. Route
+# them to herald's log at DEBUG instead, through alsa-lib's documented hook. The
+# callback is declared without alsa-lib's trailing varargs: only the format is read.
+_ErrorHandler = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+_handler: object = None
+
+
+def _route_alsa_lib_messages() -> None:
+    global _handler
+    if _handler is not None:
+        return
+
+    def handler(file: bytes, line: int, function: bytes, err: int, fmt: bytes) -> None:
+        log.debug("alsa-lib %s: %s", (function or b"").decode(), (fmt or b"").decode())
+
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+        _handler = _ErrorHandler(handler)
+        lib.snd_lib_error_set_handler(_handler)
+    except (OSError, AttributeError):
+        _handler = False  # not fatal: the messages just stay on stderr
+
+
 def _open_pcm(name: str, want: Geometry) -> _Pcm:
+    _route_alsa_lib_messages()
     return cast(
         _Pcm,
         alsaaudio.PCM(
