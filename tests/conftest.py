@@ -12,7 +12,7 @@ import trustme
 
 from cartesia_emulator import Emulator
 
-pytest_plugins = ["mqtt_fixtures"]
+pytest_plugins = ["mqtt_fixtures", "daemon_fixtures"]
 
 
 @pytest.fixture

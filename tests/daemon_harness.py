@@ -211,3 +211,22 @@ class Herald:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+async def start_online(herald: Herald, observer: Observer) -> Herald:
+    """Start ``herald`` and wait until it announces itself online."""
+    await herald.start()
+    topic = f"{PREFIX}/{herald.device}/availability"
+    try:
+        await observer.wait_for(lambda: observer.last(topic) == "online")
+    except trio.TooSlowError:
+        herald.kill()
+        raise AssertionError("herald did not come online:\n" + herald.logs()) from None
+    return herald
+
+
+async def stop_cleanly(herald: Herald) -> int:
+    """SIGTERM and the exit status. (The file plugin writes out what it holds only
+    when the PCM closes, so read `captured` after this, not after a kill.)"""
+    herald.signal(signal.SIGTERM)
+    return await herald.wait()

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import signal
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import trio
 import trustme
 
 from cartesia_emulator import Emulator
-from daemon_harness import KEY, Herald, Observer, expected, publish
+from daemon_harness import KEY, Herald, Observer, expected, publish, start_online, stop_cleanly
 from mosquitto import Mosquitto, MosquittoFactory
 
 SAY = "herald/kitchen/say"
@@ -28,38 +26,12 @@ AVAILABILITY = "herald/kitchen/availability"
 STATE = "herald/kitchen/state"
 
 
-@pytest.fixture
-async def observer(mosquitto: Mosquitto, nursery: trio.Nursery) -> Observer:
-    obs = Observer(mosquitto)
-    await nursery.start(obs.run)
-    return obs
-
-
-async def started(herald: Herald, observer: Observer, topic: str = AVAILABILITY) -> Herald:
-    await herald.start()
-    try:
-        await observer.wait_for(lambda: observer.last(topic) == "online")
-    except trio.TooSlowError:
-        herald.kill()
-        raise AssertionError("herald did not come online:\n" + herald.logs()) from None
-    return herald
-
-
-@pytest.fixture
-async def herald(
-    tmp_path: Path, mosquitto: Mosquitto, emulator: Emulator, observer: Observer
-) -> AsyncIterator[Herald]:
-    h = Herald(tmp_path, mosquitto, emulator)
-    await started(h, observer)
-    try:
-        yield h
-    finally:
-        h.kill()
+async def started(herald: Herald, observer: Observer) -> Herald:
+    return await start_online(herald, observer)
 
 
 async def stop(herald: Herald) -> int:
-    herald.signal(signal.SIGTERM)
-    return await herald.wait()
+    return await stop_cleanly(herald)
 
 
 # --- speaking ----------------------------------------------------------------------

@@ -6,53 +6,24 @@ from __future__ import annotations
 
 import array
 import json
-import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import trio
 
 from cartesia_emulator import Emulator, synth_pcm
-from daemon_harness import Herald, Observer, expected, nonzero, publish
+from daemon_harness import Herald, Observer, expected, nonzero, publish, start_online, stop_cleanly
 from mosquitto import Mosquitto
 
 SAY = "herald/kitchen/say"
 STATE = "herald/kitchen/state"
 
 
-@pytest.fixture
-async def observer(mosquitto: Mosquitto, nursery: trio.Nursery) -> Observer:
-    obs = Observer(mosquitto)
-    await nursery.start(obs.run)
-    return obs
-
-
 async def run_herald(herald: Herald, observer: Observer) -> Herald:
-    await herald.start()
-    try:
-        await observer.wait_for(lambda: observer.last("herald/kitchen/availability") == "online")
-    except trio.TooSlowError:
-        herald.kill()
-        raise AssertionError("herald did not come online:\n" + herald.logs()) from None
-    return herald
-
-
-@pytest.fixture
-async def herald(
-    tmp_path: Path, mosquitto: Mosquitto, emulator: Emulator, observer: Observer
-) -> AsyncIterator[Herald]:
-    h = await run_herald(Herald(tmp_path, mosquitto, emulator), observer)
-    try:
-        yield h
-    finally:
-        h.kill()
+    return await start_online(herald, observer)
 
 
 async def stop(herald: Herald) -> None:
-    """A clean stop: the file plugin writes out what it holds only when the PCM closes."""
-    herald.signal(signal.SIGTERM)
-    assert await herald.wait() == 0
+    assert await stop_cleanly(herald) == 0
 
 
 def started_source(observer: Observer, id: str) -> str:

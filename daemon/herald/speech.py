@@ -23,7 +23,7 @@ import trio
 from herald.audio import Stream
 from herald.cache import ClipCache, ClipMeta, ClipWriter, Source, clip_key
 from herald.cartesia.client import CartesiaClient, CloudState
-from herald.cartesia.errors import CartesiaError, CloudOffline, ConnectionLost
+from herald.cartesia.errors import CartesiaError, ConnectionLost
 from herald.cartesia.protocol import Audio, VoiceParams, Words
 from herald.clips import ClipError, Clips
 from herald.local_voice import LocalVoice, LocalVoiceError
@@ -167,13 +167,8 @@ async def _from_cloud(
 ) -> None:
     """Speak ``text`` with Cartesia. Raises CartesiaError (nothing played from it then)."""
     client = sources.client
-    tee = _CacheTee(sources, text, utt.params, "cartesia") if utt.use_cache else None
-    try:
-        cloud = await client.open_utterance(utt.params)
-    except CloudOffline:
-        if tee:
-            await tee.abort()
-        raise
+    tee = _CacheTee(sources, utt, text, "cartesia")
+    cloud = await client.open_utterance(utt.params)
     if utt.requested_at is None:
         utt.requested_at = trio.current_time()
     timestamped = 0  # words whose audio has fully arrived
@@ -199,28 +194,19 @@ async def _from_cloud(
                         utt.first_cloud_audio_at = trio.current_time()
                     utt.feed(item.data, "cartesia")
                     frames += len(item.data) // 2
-                    if tee:
-                        tee.append(item.data)
+                    tee.append(item.data)
                 elif isinstance(item, Words):
                     timestamped += len(item.words)
                     frames_at_words = frames
                 item = await cloud.receive()
     except CartesiaError as exc:
         # A drop, or an error from the server, after some audio: continue from
-        # where the audio stopped instead of starting over.
-        if tee:
-            await tee.abort()
+        # where the audio stopped instead of starting over (and cache nothing).
         if frames == 0 or not may_fail_over:
             raise
         await _failover(sources, utt, text, timestamped, base + frames_at_words, exc)
         return
-    except BaseException:
-        if tee:
-            with trio.CancelScope(shield=True):
-                await tee.abort()
-        raise
-    if tee:
-        await tee.commit()
+    await tee.commit()
 
 
 def _first_audio_bound(sources: Sources) -> float:
@@ -276,7 +262,7 @@ async def _from_local(sources: Sources, utt: Utterance, text: str, errors: list[
     if local is None:
         errors.append("no local voice configured")
         return False
-    tee = _CacheTee(sources, text, utt.params, "local") if utt.use_cache else None
+    tee = _CacheTee(sources, utt, text, "local")
     if not utt.started_feeding:
         # Piper needs ~0.3 s for a first sentence: the chime starts at once instead,
         # and tells the listener the local voice is speaking.
@@ -285,21 +271,12 @@ async def _from_local(sources: Sources, utt: Utterance, text: str, errors: list[
     try:
         async for pcm in local.synthesize(text):
             utt.feed(pcm, "local")
-            if tee:
-                tee.append(pcm)
+            tee.append(pcm)
     except LocalVoiceError as exc:
         errors.append(str(exc))
         log.error("local voice failed: %s", exc)
-        if tee:
-            await tee.abort()
         return False
-    except BaseException:
-        if tee:
-            with trio.CancelScope(shield=True):
-                await tee.abort()
-        raise
-    if tee:
-        await tee.commit()
+    await tee.commit()
     return True
 
 
@@ -315,19 +292,22 @@ def _uncached(sources: Sources) -> Sources:
 
 
 class _CacheTee:
-    """Copies audio into a new cache clip as it plays; committed only when complete."""
+    """Copies audio into a new cache clip as it plays. Nothing reaches the disk unless
+    `commit` is called, which happens only once the audio is complete: an
+    interrupted, failed or failed-over utterance just drops its copy."""
 
-    def __init__(self, sources: Sources, text: str, params: VoiceParams, source: Source) -> None:
-        self._cache = sources.cache
+    def __init__(self, sources: Sources, utt: Utterance, text: str, source: Source) -> None:
+        self._cache = sources.cache if utt.use_cache else None
         self._recent = sources.recent
-        self._key = clip_key(text, params, source)
-        self._meta = ClipMeta.from_params(text, params, source)
+        self._key = clip_key(text, utt.params, source)
+        self._meta = ClipMeta.from_params(text, utt.params, source)
         self._chunks: list[bytes] = []
 
     def append(self, pcm: bytes) -> None:
         # Held in memory and written in one go by a worker thread at commit: no
         # file I/O on the trio thread while audio streams.
-        self._chunks.append(pcm)
+        if self._cache is not None:
+            self._chunks.append(pcm)
 
     async def commit(self) -> None:
         cache, chunks = self._cache, self._chunks
@@ -344,6 +324,3 @@ class _CacheTee:
 
         if await trio.to_thread.run_sync(write):
             self._recent.put(self._key, b"".join(chunks))
-
-    async def abort(self) -> None:
-        self._chunks = []
