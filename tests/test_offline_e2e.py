@@ -46,9 +46,12 @@ async def bring_back(emulator: Emulator, observer: Observer) -> None:
 
 
 async def say(
-    mosquitto: Mosquitto, observer: Observer, id: str, text: str, **extra: object
+    mosquitto: Mosquitto, observer: Observer, id: str, text: str | None, **extra: object
 ) -> None:
-    await publish(mosquitto, SAY, {"id": id, "text": text, **extra})
+    payload: dict[str, object] = {"id": id, **extra}
+    if text is not None:
+        payload["text"] = text
+    await publish(mosquitto, SAY, payload)
     await observer.wait_for(
         lambda: any(e in observer.of(id) for e in ("finished", "failed", "interrupted")),
         timeout=60,
@@ -205,3 +208,32 @@ async def test_failover_mid_utterance_continues_without_repeating_words(
 def _diff(a: array.array[int], b: array.array[int]) -> str:
     n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return f"captured {len(a)} samples, expected {len(b)}; first difference at {n}"
+
+
+async def test_a_clip_plays_before_the_text_with_no_gap(
+    herald: Herald, observer: Observer, mosquitto: Mosquitto
+) -> None:
+    await say(mosquitto, observer, "cl", "Someone is at the door.", clip="chime")
+    assert observer.of("cl") == ["queued", "started", "finished"]
+    assert started_source(observer, "cl") == "cartesia"
+    await say(mosquitto, observer, "only", None, clip="chime")  # a clip alone
+    assert started_source(observer, "only") == "clip"
+    await stop(herald)
+    chime = nonzero(_chime_pcm())
+    # one stream: the chime's samples, then the text's, nothing between but the
+    # chime's own silent ends (removed with all exact zeros)
+    assert herald.captured() == chime + expected("Someone is at the door.") + chime
+
+
+async def test_the_chime_can_cover_the_time_to_first_audio(
+    tmp_path: Path, mosquitto: Mosquitto, emulator: Emulator, observer: Observer
+) -> None:
+    extra = "[clips]\nchime_while_waiting = true\n"
+    h = await run_herald(Herald(tmp_path, mosquitto, emulator, extra=extra), observer)
+    emulator.faults.ttfb = 0.4
+    await say(mosquitto, observer, "w", "Worth the wait.")
+    started = next(e for e in observer.events() if e["id"] == "w" and e["event"] == "started")
+    assert started["source"] == "cartesia"
+    assert started["latency_ms"] < started["ttfb_ms"]  # the chime was heard first
+    await stop(h)
+    assert h.captured() == nonzero(_chime_pcm()) + expected("Worth the wait.")
