@@ -162,11 +162,16 @@ class Daemon:
 
     async def _publish_state(self) -> None:
         last: dict[str, Any] | None = None
+        was_connected = False
         while True:
             state = self._state()
-            if state != last:
+            connected = self.mqtt.connected.value
+            # Again on every (re)connect: a broker that lost its store lost the
+            # retained state too.
+            if state != last or (connected and not was_connected):
                 await self.mqtt.publish(self.topics.state, json.dumps(state), qos=1, retain=True)
                 last = state
+            was_connected = connected
             await _wait_any(
                 self.speaker.state.wait_change,
                 self.client.status.wait_change,
