@@ -426,16 +426,6 @@ def test_dir_that_cannot_be_created_acts_as_empty(
     assert str(tmp_path / "file" / "cache") in caplog.text
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a 0500 directory")
-def test_read_only_dir_acts_as_empty(tmp_path: Path) -> None:
-    d = tmp_path / "ro"
-    d.mkdir(mode=0o500)
-    try:
-        _assert_acts_as_empty(ClipCache(d, 1 << 20))
-    finally:
-        d.chmod(0o700)
-
-
 def test_write_errors_at_run_time_are_reported_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
