@@ -18,6 +18,8 @@ from herald.secret import Secret
 
 if TYPE_CHECKING:
     from herald.cache import ClipCache
+    from herald.cartesia.client import CartesiaClient
+    from herald.cartesia.protocol import VoiceParams
 
 
 class UsageError(Exception):
@@ -155,22 +157,16 @@ def _require_key(cfg: Config) -> Secret:
 
 
 async def _say(cfg: Config, text: str, wav: Path | None) -> int:
+    from herald.app import voice_defaults
     from herald.cartesia.client import CartesiaClient, CloudState
     from herald.cartesia.errors import CartesiaError
-    from herald.cartesia.protocol import Audio, VoiceParams
     from herald.cartesia.ws_adapter import TrioWsConnector
-    from herald.text import split_sentences
 
     if not text.strip():
         raise UsageError("TEXT is empty")
     key = _require_key(cfg)
     client = CartesiaClient(TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version))
-    params = VoiceParams(
-        model=cfg.cartesia.model,
-        voice=cfg.cartesia.voice,
-        language=cfg.cartesia.language,
-        sample_rate=cfg.audio.sample_rate,
-    )
+    params = voice_defaults(cfg)  # the daemon's voice: what `say` plays, `run` would too
     output = _WavOutput(wav, cfg) if wav is not None else _SpeakerOutput(cfg)
     async with trio.open_nursery() as nursery:
         await output.start(nursery)
@@ -178,13 +174,7 @@ async def _say(cfg: Config, text: str, wav: Path | None) -> int:
         try:
             with trio.move_on_after(15):
                 await client.status.wait_until(lambda s: s.state is not CloudState.CONNECTING)
-            async with await client.open_utterance(params) as utt:
-                for sentence in split_sentences(text):
-                    await utt.push(sentence)
-                await utt.finish()
-                async for item in utt:
-                    if isinstance(item, Audio):
-                        output.feed(item.data)
+            await _synthesize(client, params, text, output.feed)
             await output.finish()
         except CartesiaError as exc:
             raise UsageError(str(exc)) from None
@@ -192,6 +182,22 @@ async def _say(cfg: Config, text: str, wav: Path | None) -> int:
             await client.aclose()
             nursery.cancel_scope.cancel()
     return 0
+
+
+async def _synthesize(
+    client: CartesiaClient, params: VoiceParams, text: str, out: Callable[[bytes], object]
+) -> None:
+    """One utterance over the client's socket, sentences as continuations."""
+    from herald.cartesia.protocol import Audio
+    from herald.text import split_sentences
+
+    async with await client.open_utterance(params) as utt:
+        for sentence in split_sentences(text):
+            await utt.push(sentence)
+        await utt.finish()
+        async for item in utt:
+            if isinstance(item, Audio):
+                out(item.data)
 
 
 class _WavOutput:
@@ -269,9 +275,7 @@ async def _warm(cfg: Config, cache: ClipCache, phrases: list[str]) -> int:
     from herald.cache.commands import progress_line
     from herald.cartesia.client import CartesiaClient, CloudState
     from herald.cartesia.errors import CartesiaError
-    from herald.cartesia.protocol import Audio
     from herald.cartesia.ws_adapter import TrioWsConnector
-    from herald.text import split_sentences
 
     key = _require_key(cfg)
     params = voice_defaults(cfg)
@@ -294,13 +298,7 @@ async def _warm(cfg: Config, cache: ClipCache, phrases: list[str]) -> int:
                     skipped += 1
                     continue
                 pcm = bytearray()
-                async with await client.open_utterance(params) as utt:
-                    for sentence in split_sentences(phrase):
-                        await utt.push(sentence)
-                    await utt.finish()
-                    async for item in utt:
-                        if isinstance(item, Audio):
-                            pcm += item.data
+                await _synthesize(client, params, phrase, pcm.extend)
                 meta = ClipMeta.from_params(phrase, params, "cartesia")
 
                 def store(clip: str = clip, meta: ClipMeta = meta, pcm: bytes = bytes(pcm)) -> bool:

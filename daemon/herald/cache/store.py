@@ -275,6 +275,8 @@ class ClipCache:
         return clip
 
     def _mark_used(self, key: str, size: int) -> None:
+        # Wall-clock on purpose: last use is kept as the file's mtime (os.utime), so
+        # it survives restarts and compares with the mtimes the scan reads back.
         now = time.time()
         with self._lock:
             self.stats.hits += 1
@@ -339,7 +341,7 @@ class ClipCache:
             )
 
     def _committed_locked(self, key: str, size: int) -> None:
-        now = time.time()
+        now = time.time()  # wall clock: compared with file mtimes (see _mark_used)
         self._drop_locked(key)
         self._index[key] = _Entry(size, now, now)
         self._total += size
