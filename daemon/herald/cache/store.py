@@ -21,7 +21,6 @@ popular clip does not cost an SD-card write each time it plays.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
@@ -29,21 +28,25 @@ import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
+from herald.cache.files import (
+    CLIP_SUFFIX,
+    TEMP_PREFIX,
+    temp_is_stale,
+    unlink_logged,
+)
 from herald.cache.format import (
     FIXED_HEADER_SIZE,
     Clip,
     ClipMeta,
     CorruptClip,
     encode_meta,
-    pack_header,
     read_clip,
     read_header,
-    sample_width,
 )
 from herald.cache.key import Source, is_key
+from herald.cache.writer import ClipWriter
 
 if TYPE_CHECKING:
     from herald.config import CacheConfig
@@ -60,8 +63,6 @@ __all__ = [
 
 log = logging.getLogger("herald.cache")
 
-CLIP_SUFFIX = ".clip"
-TEMP_PREFIX = ".tmp-"
 MIB = 1024 * 1024
 
 
@@ -118,47 +119,6 @@ class _Entry:
     size: int
     last_used: float
     disk_mtime: float
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, another user's
-        return True
-    return True
-
-
-def _temp_is_stale(name: str) -> bool:
-    # ".tmp-<pid>-<random>"; anything unparsable under our prefix is ours and stale.
-    pid_text = name[len(TEMP_PREFIX) :].partition("-")[0]
-    if not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    return pid != os.getpid() and not _pid_alive(pid)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: Path) -> bool:
-    """Remove ``path``; False (logged) if that failed for a reason other than absence."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return True
-    except OSError as exc:
-        log.warning("clip cache: cannot remove %s: %s", path, exc.strerror or exc)
-        return False
-    return True
 
 
 class ClipCache:
@@ -226,7 +186,7 @@ class ClipCache:
             for entry in it:
                 name = entry.name
                 if name.startswith(TEMP_PREFIX):
-                    if _temp_is_stale(name) and _unlink(Path(entry.path)):
+                    if temp_is_stale(name) and unlink_logged(Path(entry.path)):
                         self.stats.temp_removed += 1
                     continue
                 key = name.removesuffix(CLIP_SUFFIX)
@@ -295,7 +255,7 @@ class ClipCache:
 
     def _remove_corrupt(self, key: str, reason: str) -> None:
         log.warning("clip cache: removed corrupt clip %s: %s", key[:12], reason)
-        _unlink(self.path(key))
+        unlink_logged(self.path(key))
         with self._lock:
             self._drop_locked(key)
             self.stats.corrupt_removed += 1
@@ -357,7 +317,7 @@ class ClipCache:
         for _, key in victims:
             if self._total <= self.max_bytes:
                 break
-            _unlink(self.path(key))
+            unlink_logged(self.path(key))
             self._drop_locked(key)
             evicted += 1
         self.stats.evicted += evicted
@@ -427,7 +387,7 @@ class ClipCache:
         with os.scandir(self.dir) as it:
             temps = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
         for name in temps:
-            if _temp_is_stale(name) and _unlink(self.dir / name):
+            if temp_is_stale(name) and unlink_logged(self.dir / name):
                 with self._lock:
                     self.stats.temp_removed += 1
         for key in self._clip_keys_on_disk():
@@ -447,7 +407,7 @@ class ClipCache:
             except OSError as exc:
                 log.warning("clip cache: cannot read %s: %s", path.name, exc.strerror or exc)
                 continue
-            if _unlink(path):
+            if unlink_logged(path):
                 removed += 1
                 freed += size
         with self._lock:
@@ -472,144 +432,3 @@ class ClipCache:
             clips_kept=len(self._index),
             bytes_kept=self._total,
         )
-
-
-class ClipWriter:
-    """One clip being written: ``append`` chunks as they arrive, then ``commit`` or
-    ``abort``. As a context manager, leaving without ``commit`` aborts.
-
-    Memory stays bounded: chunks go straight to the temp file. I/O errors are
-    reported once by the cache and make the writer discard the clip; they never
-    propagate, so teeing audio into the cache cannot disturb playback.
-    """
-
-    def __init__(
-        self,
-        cache: ClipCache,
-        key: str,
-        meta: ClipMeta,
-        path: Path,
-        tmp: Path | None,
-        f: BinaryIO | None,
-        meta_bytes: bytes,
-    ) -> None:
-        self.key = key
-        self.meta = meta
-        self._cache = cache
-        self._path = path
-        self._tmp = tmp
-        self._f = f
-        self._meta_bytes = meta_bytes
-        self._sha = hashlib.sha256()
-        self._payload_len = 0
-        self._state = "open" if f is not None else "failed"
-
-    @property
-    def state(self) -> str:
-        """ "open", "committed", "aborted", "rejected" or "failed"."""
-        return self._state
-
-    @property
-    def payload_len(self) -> int:
-        return self._payload_len
-
-    def _write(self, data: bytes) -> None:
-        if self._f is None:
-            return
-        try:
-            self._f.write(data)
-        except OSError as exc:
-            self._cache._report_write_error(exc)
-            self._discard("failed")
-
-    def append(self, pcm: bytes) -> None:
-        """Add audio; ignored once the writer is closed or failed."""
-        if self._f is None:
-            return
-        self._payload_len += len(pcm)
-        size = FIXED_HEADER_SIZE + len(self._meta_bytes) + self._payload_len
-        if size > self._cache.max_bytes:
-            self._reject(f"larger than the cache ({self._cache.max_bytes} bytes)")
-            return
-        self._sha.update(pcm)
-        self._write(pcm)
-
-    def commit(self) -> bool:
-        """Store the clip, durably, if it is whole; True if it was stored.
-
-        Call only when the audio is complete (Cartesia's done received). Empty audio,
-        or audio that does not end on a whole sample, is refused.
-        """
-        if self._f is None or self._tmp is None:
-            return False
-        width = sample_width(self.meta.encoding)
-        if self._payload_len == 0:
-            self._reject("no audio")
-            return False
-        if self._payload_len % width:
-            self._reject(f"{self._payload_len} bytes is not a whole number of samples")
-            return False
-        f = self._f
-        header = pack_header(
-            self._meta_bytes,
-            self.meta.sample_rate,
-            self.meta.encoding,
-            self._payload_len,
-            self._sha.digest(),
-        )
-        size = len(header) + len(self._meta_bytes) + self._payload_len
-        try:
-            f.seek(0)
-            f.write(header)
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
-            self._f = None
-            # Rename and index update under one lock, so that concurrent commits of
-            # the same key leave the index agreeing with the file that won.
-            with self._cache._lock:
-                os.replace(self._tmp, self._path)
-                self._cache._committed_locked(self.key, size)
-        except OSError as exc:
-            self._cache._report_write_error(exc)
-            self._discard("failed")
-            return False
-        self._state = "committed"
-        try:
-            _fsync_dir(self._cache.dir)
-        except OSError as exc:  # the clip is whole; only the rename may not be durable yet
-            log.warning("clip cache: fsync of %s failed: %s", self._cache.dir, exc)
-        return True
-
-    def abort(self) -> None:
-        """Discard the clip (interrupted or failed audio): nothing is stored."""
-        if self._state == "open":
-            with self._cache._lock:
-                self._cache.stats.aborted += 1
-            self._discard("aborted")
-
-    def _reject(self, reason: str) -> None:
-        log.info("clip cache: not storing clip %s: %s", self.key[:12], reason)
-        with self._cache._lock:
-            self._cache.stats.rejected += 1
-        self._discard("rejected")
-
-    def _discard(self, state: str) -> None:
-        f, self._f = self._f, None
-        if f is not None:
-            with contextlib.suppress(OSError):
-                f.close()
-        if self._tmp is not None:
-            _unlink(self._tmp)
-        self._state = state
-
-    def __enter__(self) -> ClipWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
