@@ -25,6 +25,9 @@ class Faults:
     """While set, every accepted TCP stream neither reads nor writes (no pongs either)."""
     cut_after_chunks: int | None = None
     """Once a connection has sent this many chunks, reset it (RST, no close frame)."""
+    cut_only_connection: int | None = None
+    """With cut_after_chunks: cut only the connection with this number (1 = the first),
+    so a test's reconnected socket is not cut again before the test can react."""
     idle_timeout: float = 300.0
     """Close a socket with 1000 "connection idle timeout" after this long idle."""
     refuse: bool = False

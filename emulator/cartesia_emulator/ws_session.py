@@ -213,7 +213,12 @@ class Session:
                     self._emu.first_chunk_sent.setdefault(ctx.id, self._last_activity)
                 self._chunks_sent += 1
                 limit = self.faults.cut_after_chunks
-                if limit is not None and self._chunks_sent >= limit:
+                only = self.faults.cut_only_connection
+                if (
+                    limit is not None
+                    and self._chunks_sent >= limit
+                    and (only is None or only == self.conn)
+                ):
                     self._tcp.cut()
 
     async def _idle_watch(self) -> None:
