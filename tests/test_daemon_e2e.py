@@ -214,17 +214,7 @@ async def test_tls_and_password(
     assert broker.ca_file is not None and broker.tls_port is not None
     obs = Observer(broker)
     await nursery.start(obs.run)
-    extra = f"""
-[mqtt]
-host = "127.0.0.1"
-port = {broker.tls_port}
-tls = true
-ca_file = "{broker.ca_file}"
-username = "herald"
-discovery = false
-"""
-    h = Herald(tmp_path, broker, emulator, env={"HERALD_MQTT_PASSWORD": "s3cret-pass"})
-    h.config.write_text(_replace_mqtt(h.config.read_text(), extra))
+    h = _tls_herald(tmp_path, broker, emulator, broker.ca_file)
     await started(h, obs)
     try:
         await publish(broker, SAY, {"id": "tls", "text": "Over TLS."})
@@ -240,17 +230,7 @@ async def test_a_wrong_ca_is_refused_with_a_clear_error(
     broker = mosquitto_factory(users={"herald": "s3cret-pass"}, ca=trustme.CA())
     other_ca = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other_ca))
-    extra = f"""
-[mqtt]
-host = "127.0.0.1"
-port = {broker.tls_port}
-tls = true
-ca_file = "{other_ca}"
-username = "herald"
-discovery = false
-"""
-    h = Herald(tmp_path, broker, emulator, env={"HERALD_MQTT_PASSWORD": "s3cret-pass"})
-    h.config.write_text(_replace_mqtt(h.config.read_text(), extra))
+    h = _tls_herald(tmp_path, broker, emulator, other_ca)
     await h.start()
     try:
         with trio.fail_after(20):
@@ -261,6 +241,22 @@ discovery = false
     logs = h.logs()
     assert "verify" in logs.lower() or "certificate" in logs.lower()
     assert "s3cret-pass" not in logs
+
+
+def _tls_herald(tmp_path: Path, broker: Mosquitto, emulator: Emulator, ca_file: Path) -> Herald:
+    """A herald that reaches ``broker``'s TLS listener as user herald, trusting ``ca_file``."""
+    h = Herald(tmp_path, broker, emulator, env={"HERALD_MQTT_PASSWORD": "s3cret-pass"})
+    mqtt = f"""
+[mqtt]
+host = "127.0.0.1"
+port = {broker.tls_port}
+tls = true
+ca_file = "{ca_file}"
+username = "herald"
+discovery = false
+"""
+    h.config.write_text(_replace_mqtt(h.config.read_text(), mqtt))
+    return h
 
 
 def _replace_mqtt(config: str, mqtt_section: str) -> str:

@@ -170,11 +170,9 @@ def _open_alsa(name: str, rate: int) -> str:
 
 
 async def check_alsa(cfg: Config) -> Check:
+    from herald.audio.sink import SinkOpenError  # pure Python: cannot fail to import
+
     name, rate = cfg.audio.device, cfg.audio.sample_rate
-    try:
-        from herald.audio.sink import SinkOpenError
-    except ImportError as exc:  # pragma: no cover - a broken install
-        return _fail("alsa", f"cannot load the audio code: {exc}", "reinstall herald")
     try:
         got = await trio.to_thread.run_sync(_open_alsa, name, rate)
     except ImportError as exc:
