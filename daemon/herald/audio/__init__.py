@@ -5,6 +5,7 @@ Typical use::
     player = Player(AlsaDevice(cfg.audio.device), cfg.audio.sample_rate, volume=cfg.audio.volume)
     await nursery.start(player.run)
     stream = player.open_stream()
+    stream.start_at(deadline)  # optional: start at this trio time, sample-accurately
     async for chunk in utterance:  # as chunks arrive
         stream.feed(chunk)
     stream.end()

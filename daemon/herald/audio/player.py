@@ -10,6 +10,17 @@ as herald runs. The player never exits because of the device.
 
 Streams play in the order they were opened (a queue above decides that order); a
 stream that is not yet ready to start holds back the ones behind it.
+
+**Scheduled starts** (`Stream.start_at`, for rooms that must play in sync). The writer
+tells each render when the block's first frame reaches the DAC (see writer.py), so
+the first sample of a stream that waits for ``t`` goes to the frame of the block that
+plays at ``t`` (the first one not before it), after silence. Every frame of the
+device's timeline is rendered by some step before it is due, and whichever step
+renders the frame at ``t`` places the start on it: the start is sample-accurate
+whatever the tick, its phase, or a kick, and needs no wake-up of its own (feeding a
+stream that waits does not wake the writer until ``t`` is within a ring). Whether it
+may start is decided by the jitter buffer's usual rules when that frame is rendered,
+up to a ring ahead of ``t``; if it may not, it starts as soon as it may (late, logged).
 """
 
 from __future__ import annotations
@@ -140,7 +151,7 @@ class Player:
     def _poke(self, stream: Stream) -> None:
         if stream.playout.interrupted and stream in self._queue:
             head = self._queue[0] is stream
-            if not head or self._writer is None:
+            if not head or self._writer is None or not stream.playout.frames_played:
                 # Nothing of it can be heard (it has not started, or there is no
                 # device): it is done now, not when it reaches a device.
                 self._queue.remove(stream)
@@ -148,10 +159,22 @@ class Player:
                 stream.playout.render(memoryview(b"").cast("h"))
                 self._finished(stream, trio.current_time())
                 return
+        if not self._queue or self._queue[0] is not stream or not stream.playout.ready():
+            return
+        t = stream.scheduled_start
+        writer = self._writer
+        if (
+            t is not None
+            and not stream.playout.frames_played
+            and writer is not None
+            and trio.current_time() < t - writer.ring_s
+        ):
+            # Its start is further ahead than the ring reaches: the step that renders
+            # that frame places it, so waking the writer now would do nothing.
+            return
         # Wake the writer when the stream at the head can start, resume or stop,
         # rather than at the next tick.
-        if self._queue and self._queue[0] is stream and stream.playout.ready():
-            self._kick.set()
+        self._kick.set()
 
     # -- the service
 
@@ -290,7 +313,7 @@ class Player:
 
     # -- writer callbacks
 
-    def _render(self, block: memoryview) -> list[Marker]:
+    def _render(self, block: memoryview, dac_time: float, frame_s: float) -> list[Marker]:
         markers: list[Marker] = []
         n = len(block)
         pos = 0
@@ -298,9 +321,20 @@ class Player:
             stream = self._queue[0]
             playout = stream.playout
             before = playout.frames_played
+            t = stream.scheduled_start
+            if t is not None and not before and not playout.interrupted:
+                # The first frame that reaches the DAC at t or after (the tolerance
+                # keeps float dust from pushing an exact frame one further).
+                due = math.ceil((t - dac_time) / frame_s - 1e-6)
+                if due >= n:
+                    break  # later: silence until then
+                if due > pos:
+                    block[pos:due].cast("B")[:] = bytes(2 * (due - pos))
+                    pos = due
             used = playout.render(block[pos:])
-            if before == 0 and playout.frames_played:
+            if not before and playout.frames_played:
                 markers.append(Marker(pos, stream.mark_started, inclusive=True))
+                stream.placed(dac_time + pos * frame_s, frame_s)
             pos += used
             if not playout.done:
                 break

@@ -13,11 +13,17 @@ Faults to inject: `SimDevice.inject_underrun` (the next call sees -EPIPE),
 `SimDevice.grant` (the geometry the "driver" gives instead of the one asked for).
 
 Every frame written is kept in `SimDevice.written`, in order across handles, with
-the moments the DAC went silent (an xrun, a dead handle) recorded in `SimDevice.gaps`.
+the moments the DAC went silent (an xrun, a dead handle) recorded in `SimDevice.gaps`;
+`SimDevice.dac_time` tells when a frame of it played.
+
+``SimDevice(clock=False)`` is a device without a clock instead, like ALSA's ``file``
+plugin on its ``null`` slave: ``avail()`` is always the whole ring, nothing is ever
+played or underrun, and only the writer's pacing keeps it in real time.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -53,14 +59,17 @@ class SimDevice:
         name: str = "sim",
         *,
         grant: Callable[[Geometry], Geometry] | None = None,
+        clock: bool = True,
     ) -> None:
         self._name = name
         self.grant = grant
+        self.clock = clock
         self.present = True
         self.fail_opens = 0  # the next N opens fail even though present
         self.write_limit: int | None = None  # most frames one write() takes
         self.written = bytearray()  # every frame written, in order, across handles
         self.write_log: list[tuple[float, int, int]] = []  # (time, offset, frames)
+        self.handle_starts: list[int] = []  # the offset in `written` of each handle's start
         self.gaps: list[Gap] = []
         self.opens = 0  # successful opens
         self.open_attempts: list[float] = []
@@ -106,6 +115,29 @@ class SimDevice:
     def replug(self) -> None:
         self.present = True
 
+    def dac_time(self, frame: int) -> float:
+        """When frame ``frame`` of `written` reached the DAC.
+
+        Each handle's DAC starts on its first write and plays its ring at exactly the
+        rate; after an xrun it starts again on the next write. A frame that a closed
+        or dead handle still held never played: the time given is when it would have.
+        """
+        if not self.clock:
+            raise ValueError(f"{self._name} has no clock: its frames never play")
+        if self.current is None:
+            raise ValueError(f"{self._name} was never opened")
+        rate = self.current.geometry.rate
+        starts = set(self.handle_starts)
+        free = -math.inf  # when the DAC has played everything written so far
+        for time, offset, frames in self.write_log:
+            if offset in starts:
+                free = -math.inf
+            begin = max(time, free)
+            if offset <= frame < offset + frames:
+                return begin + (frame - offset) / rate
+            free = begin + frames / rate
+        raise ValueError(f"frame {frame} was never written")
+
     def take_underrun(self, call: str) -> bool:
         if self._underrun_pending != call:
             return False
@@ -123,6 +155,7 @@ class SimSink:
         self._running = False
         self._xrun = False
         self._updated = trio.current_time()
+        device.handle_starts.append(len(device.written) // FRAME_BYTES)
         self.closed = False
         self.dead = False
         self.min_fill: float | None = None  # lowest fill seen while running
@@ -133,7 +166,9 @@ class SimSink:
 
     def _advance(self) -> None:
         now = trio.current_time()
-        if self._running and not self._xrun:
+        if not self._device.clock:
+            self._fill = 0.0  # nothing to play it: all of it is gone at once
+        elif self._running and not self._xrun:
             self._fill -= (now - self._updated) * self._geometry.rate
             if self._fill <= 0:
                 self._xrun = True

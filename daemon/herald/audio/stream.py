@@ -33,6 +33,8 @@ class StreamMetrics:
     frames_dropped: int  # received but never played (interrupted)
     silence_inserted: float  # seconds of silence while re-buffering
     interrupted: bool
+    scheduled_start: float | None = None  # the start asked for with `Stream.start_at`
+    first_dac_time: float | None = None  # when the first sample reached the DAC (estimated)
 
 
 class Stream:
@@ -41,6 +43,7 @@ class Stream:
     Call `feed` as chunks arrive (it records their arrival time, so call it at once),
     then `end`; or `interrupt` to fade out within 10 ms and drop the rest. `wait_done`
     returns once the last sample was handed to ALSA (or the interrupt's fade was).
+    `start_at` schedules the start for a given moment instead of as soon as possible.
     All methods but the ``wait_*`` ones are synchronous and never block.
     """
 
@@ -48,6 +51,8 @@ class Stream:
         self._playout = playout
         self._poke = poke
         self._first_sample_time: float | None = None
+        self._scheduled: float | None = None
+        self._first_dac_time: float | None = None
         self._started = trio.Event()
         self._done = trio.Event()
         self._metrics: StreamMetrics | None = None
@@ -59,6 +64,17 @@ class Stream:
     def first_sample_time(self) -> float | None:
         """trio time at which the first sample was handed to ALSA (None until then)."""
         return self._first_sample_time
+
+    @property
+    def scheduled_start(self) -> float | None:
+        """The trio time given to `start_at`, if any."""
+        return self._scheduled
+
+    @property
+    def first_dac_time(self) -> float | None:
+        """trio time at which the first sample reaches the DAC, as estimated when it was
+        placed (None until then). With `start_at`, ``t`` to within a frame unless late."""
+        return self._first_dac_time
 
     @property
     def playout(self) -> Playout:
@@ -106,6 +122,22 @@ class Stream:
             return False
         return self._playout.truncate(frames)
 
+    def start_at(self, t: float) -> None:
+        """Start so that the first sample reaches the DAC at trio time ``t``, not before.
+
+        Call it before the stream starts (right after `Player.open_stream`, before or
+        after feeding). Until ``t`` the stream holds the device on silence (streams
+        opened before it still play first), whatever it has buffered; the first sample
+        goes to the frame of the device's timeline that plays at ``t``. If it cannot
+        start then (a stream before it still plays, it has not buffered enough by the
+        jitter buffer's rules, or ``t`` has passed) it starts as soon as it can, and
+        how late is logged. Raises RuntimeError once the stream has started.
+        """
+        if self._playout.frames_played:
+            raise RuntimeError("Stream.start_at() after the stream started")
+        self._scheduled = t
+        self._poke(self)
+
     def interrupt(self) -> None:
         """Stop: fade out within 10 ms and drop the rest. Idempotent."""
         if self._playout.interrupted or self.done:
@@ -134,6 +166,12 @@ class Stream:
             self._first_sample_time = now
             self._started.set()
 
+    def placed(self, dac_time: float, frame_s: float) -> None:
+        """Its first sample was rendered to reach the DAC at ``dac_time``."""
+        self._first_dac_time = dac_time
+        if self._scheduled is not None and dac_time - self._scheduled > frame_s:
+            log.info("scheduled start %.1f ms late", (dac_time - self._scheduled) * 1000)
+
     def note_fill(self, frames: int) -> None:
         if self.min_fill_frames is None or frames < self.min_fill_frames:
             self.min_fill_frames = frames
@@ -158,6 +196,8 @@ class Stream:
             frames_dropped=p.frames_dropped,
             silence_inserted=p.silence_frames / rate,
             interrupted=p.interrupted,
+            scheduled_start=self._scheduled,
+            first_dac_time=self._first_dac_time,
         )
         self._started.set()
         self._done.set()

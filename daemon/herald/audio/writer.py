@@ -12,6 +12,23 @@ no clock; ``avail()`` is always the whole ring) would be fed as fast as the loop
 So writes are also held to a budget that grows at `PACE` times real time, capped at
 one ring. A real card's clock is within a few hundred ppm of ours, so the budget
 never binds on one.
+
+**The DAC timeline.** Each render is told when the block's first frame will reach the
+DAC and how long a frame lasts there, so that a scheduled start can be put on an exact
+frame. On a card that is ``now`` plus what is queued ahead of the write position
+(``ring - avail``, as fine as the driver's hardware pointer; a codec's own latency
+past the ring is not counted), at the sample rate. A device without a clock has
+nothing queued that anything plays: there the budget is the clock, and its "DAC" is
+a virtual one that plays at `PACE` times the rate, ``ring - budget`` frames behind
+the write position. That is what "reaches the DAC at t" means on such a device, and
+it is what its output shows: alsa-lib's ``file`` plugin writes a frame to its file
+once one more ring has been written after it (pcm_file.c keeps the slave's buffer
+pending), so right after each step the file ends where that virtual DAC is, to a
+frame. The file grows along this timeline, 2 % faster than real time, and two such
+sinks told to start at the same moment put their first samples at the same point of
+it, whatever their tick phases. Of the two delays the longer one binds: on a card
+the ring's fill (the budget never falls behind it), on a clockless device the budget
+(nothing is ever queued).
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ from dataclasses import dataclass
 
 from herald.audio.sink import PcmSink, SinkLost, Underrun
 
-__all__ = ["PACE", "Marker", "Writer"]
+__all__ = ["PACE", "Marker", "Render", "Writer"]
 
 PACE = 1.02
 
@@ -43,13 +60,18 @@ class Marker:
     inclusive: bool
 
 
+# render(block, dac_time, frame_s): fill ``block``; its frame ``i`` reaches the DAC at
+# ``dac_time + i * frame_s`` (trio time).
+Render = Callable[[memoryview, float, float], list[Marker]]
+
+
 class Writer:
     """The write side of one open sink: pacing, partial writes, xrun recovery."""
 
     def __init__(
         self,
         sink: PcmSink,
-        render: Callable[[memoryview], list[Marker]],
+        render: Render,
         *,
         on_xrun: Callable[[], None],
         on_fill: Callable[[int], None],
@@ -61,6 +83,8 @@ class Writer:
         self._on_fill = on_fill
         self._ring = geo.buffer_frames
         self._rate = geo.rate
+        self._frame_s = 1.0 / geo.rate
+        self._paced_frame_s = 1.0 / (geo.rate * PACE)
         self.target_fill = geo.buffer_frames
         self._block = bytearray(2 * geo.buffer_frames)
         self._samples = memoryview(self._block).cast("h")
@@ -72,6 +96,11 @@ class Writer:
         self._last: float | None = None
         self._xruns_in_a_row = 0
         self.frames_written = 0
+
+    @property
+    def ring_s(self) -> float:
+        """The ring's length in seconds."""
+        return self._ring * self._frame_s
 
     def prime(self, now: float) -> None:
         """Start the ring on silence, so the DAC runs before (and between) words."""
@@ -95,11 +124,12 @@ class Writer:
         queued = self._ring - avail
         self._on_fill(queued)
         if self._pending < self._end:
+            before = self.frames_written
             after_xrun = self._flush(now)
             if self._pending < self._end:
                 return
-            if after_xrun is not None:
-                queued = after_xrun
+            # What was just written is queued too, ahead of the block rendered next.
+            queued = after_xrun if after_xrun is not None else queued + self.frames_written - before
         # A second round only if a write found the ring run dry: then the ring holds
         # just what was written since, and must be topped up now, not a tick later.
         for _ in range(2):
@@ -107,7 +137,12 @@ class Writer:
             n = min(room, int(self._budget), self._ring)
             if n <= 0:
                 return
-            self._markers = self._render(self._samples[:n])
+            paced = (self._ring - self._budget) * self._paced_frame_s
+            clocked = queued * self._frame_s
+            if paced > clocked:
+                self._markers = self._render(self._samples[:n], now + paced, self._paced_frame_s)
+            else:
+                self._markers = self._render(self._samples[:n], now + clocked, self._frame_s)
             self._end, self._pending = n, 0
             after_xrun = self._flush(now)
             if after_xrun is None or self._pending < self._end:
