@@ -26,12 +26,18 @@ if TYPE_CHECKING:
     from herald.cartesia.client import CartesiaClient
 
 _WORD = re.compile(r"\S+")
-_SENTENCE_END = re.compile(r"[.!?…。！？]\s*$")
+# A closing quote or bracket may follow the stop: 'He said "Hi." ' ends a sentence.
+_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]»」』]*\s*$")
+_SPEAKABLE = re.compile(r"\w")
 _BYTES_PER_FRAME = {"pcm_s16le": 2, "pcm_f32le": 4, "pcm_mulaw": 1, "pcm_alaw": 1}
 
 
 def ready_for_first_push(text: str, min_words: int) -> bool:
     """Cartesia's advice: the first input of a context holds >= 3-4 words or a whole sentence."""
+    if not _SPEAKABLE.search(text):
+        # Cartesia rejects a first input of punctuation alone ("... " from an LLM),
+        # and that would end the whole context: wait for a word.
+        return False
     return len(_WORD.findall(text)) >= min_words or bool(_SENTENCE_END.search(text))
 
 
@@ -82,10 +88,14 @@ class Utterance:
         if self._pending:
             await self._send_text(more=True)
 
-    async def finish(self) -> None:
-        """No more text: the server completes the audio and then sends ``done``."""
+    async def finish(self, text: str = "") -> None:
+        """No more text after ``text``: the server completes the audio, then sends ``done``.
+
+        The last text goes out with the close, in one message.
+        """
         if self._input_closed:
             return
+        self._pending += text
         if not self._opened and not self._pending.strip():
             # An empty first transcript is a 400 from Cartesia; never send one.
             raise ValueError("an utterance needs some text")
@@ -109,6 +119,16 @@ class Utterance:
         if self.awaiting_replay:
             return
         await self._client.send_for(self, message)
+
+    @property
+    def opened(self) -> bool:
+        """A request has gone out: the context exists at the server (or awaits a replay)."""
+        return self._opened
+
+    @property
+    def input_closed(self) -> bool:
+        """`finish` was called: no more text will be sent."""
+        return self._input_closed
 
     def take_replay(self) -> list[bytes]:
         """The requests to resend on a new socket (called by the client)."""
