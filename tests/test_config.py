@@ -25,12 +25,15 @@ from herald.config import (
     DeviceConfig,
     MqttConfig,
     OfflineConfig,
+    QuietHoursConfig,
+    StreamConfig,
     build_config,
     default_config_path,
     device_id_from_hostname,
     load_config,
     parse_config,
 )
+from herald.config_sections import NamedVoice
 from herald.secret import Secret, SecretFileError, read_secret_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +46,8 @@ PASSWORD = "hunter2-mqtt-PASSWORD-b1c4"
 ALL_KEYS_TOML = """
 [device]
 id = "kitchen"
+groups = ["downstairs", "everywhere"]
+state_file = "/tmp/herald-state.json"
 
 [mqtt]
 host = "broker.lan"
@@ -66,6 +71,7 @@ version = "2024-11-13"
 model = "sonic-2"
 voice = "a0e99841-438c-4a64-b679-ae501e7d6091"
 language = "pt-BR"
+voices = [{name = "calm", id = "a0e99841-438c-4a64-b679-ae501e7d6091"}, {name = "b", id = "b0"}]
 
 [audio]
 device = "file:FILE=/tmp/out.raw,FORMAT=raw"
@@ -85,10 +91,20 @@ cloud_timeout = 2.5
 [clips]
 dir = "/srv/clips"
 chime_while_waiting = true
+
+[quiet_hours]
+windows = ["22:00-07:00", "13:00-14:30"]
+mode = "drop"
+volume = 10
+
+[stream]
+idle_timeout = 3.5
 """
 
 ALL_KEYS = Config(
-    device=DeviceConfig(id="kitchen"),
+    device=DeviceConfig(
+        id="kitchen", groups=("downstairs", "everywhere"), state_file="/tmp/herald-state.json"
+    ),
     mqtt=MqttConfig(
         host="broker.lan",
         port=8883,
@@ -111,6 +127,10 @@ ALL_KEYS = Config(
         model="sonic-2",
         voice="a0e99841-438c-4a64-b679-ae501e7d6091",
         language="pt-BR",
+        voices=(
+            NamedVoice(name="calm", id="a0e99841-438c-4a64-b679-ae501e7d6091"),
+            NamedVoice(name="b", id="b0"),
+        ),
     ),
     audio=AudioConfig(device="file:FILE=/tmp/out.raw,FORMAT=raw", sample_rate=44100, volume=35),
     cache=CacheConfig(dir="/tmp/herald-cache", max_mb=1),
@@ -121,6 +141,8 @@ ALL_KEYS = Config(
         cloud_timeout=2.5,
     ),
     clips=ClipsConfig(dir="/srv/clips", chime_while_waiting=True),
+    quiet_hours=QuietHoursConfig(windows=("22:00-07:00", "13:00-14:30"), mode="drop", volume=10),
+    stream=StreamConfig(idle_timeout=3.5),
 )
 
 
@@ -159,6 +181,7 @@ def test_empty_file_gives_the_documented_defaults() -> None:
         "model": "sonic-3",
         "voice": DEFAULT_VOICE,
         "language": "en",
+        "voices": (),
     }
     assert DEFAULT_VOICE == "f786b574-daa5-4673-aa0c-cbe3e8534c02"
     assert config.audio == AudioConfig(device="default", sample_rate=24000, volume=100)
@@ -189,7 +212,10 @@ def test_every_key_is_covered_and_differs_from_its_default() -> None:
 
 
 def test_sections_registry_matches_config_fields() -> None:
-    assert list(SECTIONS) == ["device", "mqtt", "cartesia", "audio", "cache", "offline", "clips"]
+    assert list(SECTIONS) == [
+        *("device", "mqtt", "cartesia", "audio", "cache", "offline", "clips"),
+        *("quiet_hours", "stream"),
+    ]
     assert SECTIONS["mqtt"] is MqttConfig
 
 

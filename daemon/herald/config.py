@@ -4,29 +4,42 @@ Every key has a default, so an empty file is valid. Unknown keys and bad values 
 errors naming the key path, the value given and what is allowed; all of them are
 reported at once, in one `ConfigError`.
 
-Adding a section: define a `Section` subclass and add it as a field of `Config`; adding a
-key: add a field (with its type, constraints and default) to its section. Errors that
-involve several keys of a section go in that section's `check`.
+The sections live in `herald.config_sections`: adding a section means a `Section`
+subclass there and a field of `Config` here. `[[buttons]]`, an array of tables, is
+validated by `herald.config_buttons`.
 
 Secrets (the Cartesia API key, the MQTT password) are not TOML keys: they are read from
 the file a key names, else from systemd's `$CREDENTIALS_DIRECTORY`, else from the
 environment, and held as `Secret` so that no repr, log line or error shows them.
 """
 
-import datetime as dt
 import os
-import re
-import socket
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
-from msgspec import Meta
 
+from herald.buttons.config import ButtonConfig
+from herald.config_buttons import validate_buttons
 from herald.config_check import format_key, format_path, format_value, validate_table
+from herald.config_sections import (
+    DEFAULT_VOICE,
+    AudioConfig,
+    CacheConfig,
+    CartesiaConfig,
+    ClipsConfig,
+    DeviceConfig,
+    MqttConfig,
+    OfflineConfig,
+    QuietHoursConfig,
+    Section,
+    StreamConfig,
+    default_device_id,
+    device_id_from_hostname,
+)
 from herald.secret import Secret, SecretFileError, read_secret_file
 
 __all__ = [
@@ -36,12 +49,15 @@ __all__ = [
     "AudioConfig",
     "CacheConfig",
     "CartesiaConfig",
+    "ClipsConfig",
     "Config",
     "ConfigError",
     "DeviceConfig",
     "MqttConfig",
     "OfflineConfig",
+    "QuietHoursConfig",
     "Section",
+    "StreamConfig",
     "build_config",
     "default_config_path",
     "default_device_id",
@@ -51,163 +67,6 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/herald/config.toml")
-DEFAULT_VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
-SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
-
-# Device ids that would collide with the shared topics P/all/... and P/group/G/...
-RESERVED_DEVICE_IDS = frozenset({"all", "group"})
-
-# --- value types: constraints live here, and error messages are derived from them ---
-
-Port = Annotated[int, Meta(ge=1, le=65535)]
-NonEmpty = Annotated[str, Meta(min_length=1)]
-DeviceId = Annotated[
-    str,
-    Meta(
-        pattern=r"^(?!(?:all|group)\Z)[A-Za-z0-9_-]{1,64}\Z",
-        description="1 to 64 letters, digits, '_' or '-' (not \"all\" or \"group\")",
-    ),
-]
-TopicLevel = Annotated[
-    str,
-    Meta(
-        pattern=r"^[A-Za-z0-9_-]{1,64}\Z",
-        description="1 to 64 letters, digits, '_' or '-' (one MQTT topic level)",
-    ),
-]
-WsUrl = Annotated[
-    str, Meta(pattern=r"^wss?://[^\s/?#]+(?:[/?#]\S*)?\Z", description="a ws:// or wss:// URL")
-]
-HttpUrl = Annotated[
-    str,
-    Meta(pattern=r"^https?://[^\s/?#]+(?:[/?#]\S*)?\Z", description="an http:// or https:// URL"),
-]
-IsoDate = Annotated[
-    str, Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z", description="a date YYYY-MM-DD")
-]
-Language = Annotated[
-    str,
-    Meta(
-        pattern=r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*\Z",
-        description='a language code such as "en" or "pt-BR"',
-    ),
-]
-SampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
-Volume = Annotated[int, Meta(ge=0, le=100)]
-Megabytes = Annotated[int, Meta(ge=1)]
-Seconds = Annotated[float, Meta(gt=0, le=30, description="a number of seconds above 0, at most 30")]
-
-
-def device_id_from_hostname(hostname: str) -> str:
-    """The host name lower-cased, without characters outside [a-z0-9_-]; "herald" if empty.
-
-    A host name that would be a reserved id ("all", "group") also gives "herald".
-    """
-    cleaned = re.sub(r"[^a-z0-9_-]", "", hostname.lower())[:64]
-    return cleaned if cleaned and cleaned not in RESERVED_DEVICE_IDS else "herald"
-
-
-def default_device_id() -> str:
-    """The default `device.id`: this machine's host name, sanitised."""
-    return device_id_from_hostname(socket.gethostname())
-
-
-# --- sections ---
-
-
-class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of the config sections: frozen, keyword-only, no unknown keys."""
-
-    def check(self, path: str) -> list[str]:
-        """Errors that involve several keys (each key alone is already valid)."""
-        return []
-
-
-class DeviceConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[device]"""
-
-    id: DeviceId = msgspec.field(default_factory=default_device_id)  # D in the MQTT topics
-
-
-class MqttConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[mqtt]: the broker, and how herald appears on it."""
-
-    host: NonEmpty = "localhost"
-    port: Port = 1883
-    topic_prefix: TopicLevel = "herald"  # P in the MQTT topics
-    username: str = ""  # "": connect without credentials
-    password_file: str = ""  # "": $CREDENTIALS_DIRECTORY/mqtt_password, env HERALD_MQTT_PASSWORD
-    tls: bool = False
-    ca_file: str = ""  # "": the system CAs (with tls)
-    certfile: str = ""  # client certificate (with tls), needs keyfile
-    keyfile: str = ""  # its private key
-    discovery: bool = True  # Home Assistant MQTT discovery
-    discovery_prefix: TopicLevel = "homeassistant"
-    hermes: bool = False  # also answer Rhasspy/Hermes hermes/tts/say
-
-    def check(self, path: str) -> list[str]:
-        errors = []
-        if self.certfile and not self.keyfile:
-            errors.append(f"{path}.certfile = {format_path(self.certfile)}: needs {path}.keyfile")
-        if self.keyfile and not self.certfile:
-            errors.append(f"{path}.keyfile = {format_path(self.keyfile)}: needs {path}.certfile")
-        if not self.tls:
-            errors.extend(
-                f"{path}.{key} = {format_path(value)}: only used with {path}.tls = true"
-                for key in ("ca_file", "certfile", "keyfile")
-                if (value := getattr(self, key))
-            )
-        return errors
-
-
-class CartesiaConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[cartesia]: the cloud voice."""
-
-    url: WsUrl = "wss://api.cartesia.ai/tts/websocket"
-    api_url: HttpUrl = "https://api.cartesia.ai"
-    api_key_file: str = ""  # "": $CREDENTIALS_DIRECTORY/cartesia_api_key, env CARTESIA_API_KEY
-    version: IsoDate = "2025-04-16"  # sent as the Cartesia version
-    model: NonEmpty = "sonic-3"
-    voice: NonEmpty = DEFAULT_VOICE
-    language: Language = "en"
-
-    def check(self, path: str) -> list[str]:
-        try:
-            dt.date.fromisoformat(self.version)
-        except ValueError:
-            return [f"{path}.version = {format_value(self.version)}: not a valid date"]
-        return []
-
-
-class AudioConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[audio]: the ALSA output."""
-
-    device: NonEmpty = "default"  # ALSA PCM name
-    sample_rate: SampleRate = 24000  # requested from Cartesia and opened on ALSA
-    volume: Volume = 100  # 100 plays samples unchanged
-
-
-class CacheConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[cache]: the clip cache."""
-
-    dir: NonEmpty = "/var/cache/herald"
-    max_mb: Megabytes = 256
-
-
-class OfflineConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[offline]: what speaks when the cloud cannot."""
-
-    local_voice: Literal["piper", "none"] = "piper"
-    piper_model: str = ""  # "": the bundled en_US-joe-medium; else a Piper .onnx path
-    preload: bool = False  # load the local voice at start instead of at first need
-    cloud_timeout: Seconds = 1.5  # first cloud audio later than this: use the local voice
-
-
-class ClipsConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[clips]: sound files a say can play before its text."""
-
-    dir: str = "/etc/herald/clips"  # WAV files; "chime" is built in (a chime.wav overrides)
-    chime_while_waiting: bool = False  # chime while the first cloud audio is on its way
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -220,6 +79,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     offline: OfflineConfig = msgspec.field(default_factory=OfflineConfig)
     clips: ClipsConfig = msgspec.field(default_factory=ClipsConfig)
+    quiet_hours: QuietHoursConfig = msgspec.field(default_factory=QuietHoursConfig)
+    stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
+    buttons: tuple[ButtonConfig, ...] = ()  # [[buttons]]: an array of tables
     # Not TOML keys: loaded from files, systemd credentials or the environment.
     cartesia_api_key: Secret | None = None  # None: cloud voice off
     mqtt_password: Secret | None = None
@@ -363,6 +225,10 @@ def build_config(
     errors: list[str] = []
     sections: dict[str, Any] = {}  # Config's keyword arguments
     for name, table in data.items():
+        if name == "buttons":
+            sections["buttons"], button_errors = validate_buttons(table)
+            errors.extend(button_errors)
+            continue
         if name not in _SECTION_FIELDS:
             errors.append(_unknown_top_level(name, table))
             continue
@@ -387,7 +253,7 @@ def build_config(
 
 
 def _unknown_top_level(name: str, value: object) -> str:
-    allowed = ", ".join(SECTIONS)
+    allowed = ", ".join([*SECTIONS, "[[buttons]]"])
     if isinstance(value, Mapping):
         return f"{format_key(name)}: unknown section (allowed: {allowed})"
     homes = [s for s, tp in SECTIONS.items() if name in _keys(tp)]

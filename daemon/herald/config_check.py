@@ -78,12 +78,18 @@ def _describe(info: mi.Type) -> str:
         return "one of " + ", ".join(format_value(v) for v in info.values)
     if isinstance(info, mi.UnionType):
         return " or ".join(_describe(t) for t in info.types)
-    if isinstance(info, mi.ListType):
-        return f"a list of {_describe(info.item_type)}"
+    if isinstance(info, mi.ListType | mi.VarTupleType):
+        return f"an array of {_describe(info.item_type)}"
     if isinstance(info, mi.DictType):
         return f"a table of {_describe(info.value_type)}"
     if isinstance(info, mi.NoneType):
         return "absent"
+    if isinstance(info, mi.StructType):
+        keys = [f.encode_name for f in info.fields]
+        required = [f.encode_name for f in info.fields if f.required]
+        return f"a table with the keys {', '.join(keys)}" + (
+            f" ({', '.join(required)} required)" if required else ""
+        )
     return f"a value of type {type(info).__name__.removesuffix('Type').lower()}"
 
 
