@@ -360,6 +360,16 @@ do_uninstall() {
     elif [ -n "$ROOT" ]; then
         run systemctl disable --now herald.service
     fi
+    # Once stopped (it would announce itself again), take it out of Home Assistant.
+    if [ -x "$OPT/venv/bin/herald" ] && [ -f "$ETC/config.toml" ]; then
+        if [ -n "$ROOT" ]; then
+            run herald discovery remove
+        elif ! HERALD_CONFIG="$ETC/config.toml" CREDENTIALS_DIRECTORY="$ETC/credentials" \
+                "$OPT/venv/bin/herald" discovery remove; then
+            echo "note: could not remove herald from Home Assistant (broker unreachable?);" \
+                 "delete the device in Home Assistant by hand" >&2
+        fi
+    fi
     remove "$UNIT" "$OPT" "$ROOT/var/cache/herald"
     if [ -f "$ROOT$MOSQUITTO_SNIPPET" ] && grep -qF "$MARKER" "$ROOT$MOSQUITTO_SNIPPET"; then
         remove "$ROOT$MOSQUITTO_SNIPPET"

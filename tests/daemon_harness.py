@@ -30,16 +30,21 @@ def config_text(
     *,
     device: str = "kitchen",
     extra: str = "",
+    mqtt_extra: str = "",
 ) -> str:
+    """A config for ``device``; ``mqtt_extra`` goes inside its [mqtt] table (TOML has no
+    second [mqtt]), ``extra`` after everything."""
     raw = tmp_path / f"{device}.raw"
     return f"""
 [device]
 id = "{device}"
+state_file = "{tmp_path / f"state-{device}.json"}"
 
 [mqtt]
 host = "127.0.0.1"
 port = {broker.port}
 discovery = false
+{mqtt_extra}
 
 [cartesia]
 url = "{emulator.ws_url}"

@@ -155,7 +155,7 @@ async def test_volume_and_state(herald: Herald, observer: Observer, mosquitto: M
     await publish(mosquitto, "herald/kitchen/volume/set", "35")
     await observer.wait_for(lambda: json.loads(observer.last(STATE) or "{}").get("volume") == 35)
     state = json.loads(observer.last(STATE) or "{}")
-    assert state == {"state": "idle", "cloud": "online", "volume": 35, "queue": 0}
+    assert state == {"state": "idle", "cloud": "online", "volume": 35, "queue": 0, "mute": False}
 
 
 # --- resilience --------------------------------------------------------------------

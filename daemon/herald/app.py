@@ -1,8 +1,9 @@
 """`herald run`: the one root nursery, its services, and the lifecycle.
 
 Services, started in dependency order with ``nursery.start``: the Cartesia client,
-the audio player, the MQTT client, the speaker; then the router (MQTT commands to
-the speaker), the event and state publishers, and the watchdog. SIGTERM/SIGINT stop
+the audio player, the MQTT client, the speaker, the runtime settings (saved to the
+state file), the buttons; then the router (MQTT commands to the speaker), the event,
+state and outbox publishers, and the watchdog. SIGTERM/SIGINT stop
 everything within 2 s (fade out, ``offline`` on availability, WebSocket closed
 with 1000); SIGHUP re-reads the config and, if it is valid, restarts the services
 in-process (see the README); an invalid new config is logged and ignored.
@@ -18,18 +19,24 @@ from typing import Any
 
 import trio
 
+from herald import __version__
 from herald.audio import AlsaDevice, Player, SinkDevice
+from herald.buttons import Action, Buttons, Press
 from herald.cache import ClipCache
 from herald.cartesia.client import CartesiaClient, CloudState, CloudStatus
 from herald.cartesia.protocol import VoiceParams
 from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.clips import Clips
+from herald.commands import SayCommand, new_id
 from herald.config import Config, ConfigError, load_config
+from herald.controls import Controls
+from herald.discovery import birth_topic, discovery_messages
 from herald.local_voice import LocalVoiceError, PiperVoice
 from herald.mqtt import Broker, MqttClient, MqttSettings
-from herald.router import Router, Topics
+from herald.observable import Observable
+from herald.router import Outgoing, Router, Topics
 from herald.sdnotify import Notifier
-from herald.speaker import Speaker, SpeakerState, SpeakEvent
+from herald.speaker import Job, Speaker, SpeakerState, SpeakEvent
 from herald.speech import Sources
 
 log = logging.getLogger("herald")
@@ -41,7 +48,7 @@ SHUTDOWN_BUDGET = 1.5  # seconds for the graceful part of a stop (2 s in all)
 def voice_defaults(cfg: Config) -> VoiceParams:
     return VoiceParams(
         model=cfg.cartesia.model,
-        voice=cfg.cartesia.voice,
+        voice=cfg.cartesia.voice_id(cfg.cartesia.voice),
         language=cfg.cartesia.language,
         sample_rate=cfg.audio.sample_rate,
     )
@@ -57,22 +64,41 @@ class Daemon:
         *,
         device: SinkDevice | None = None,
         broker: Broker | None = None,
+        pin_factory: Any = None,
     ) -> None:
         self.cfg = cfg
         self.notifier = notifier
-        self.topics = Topics(cfg.mqtt.topic_prefix, cfg.device.id)
+        self.topics = Topics(
+            cfg.mqtt.topic_prefix,
+            cfg.device.id,
+            groups=cfg.device.groups,
+            hermes=cfg.mqtt.hermes,
+            birth=birth_topic(cfg.mqtt.discovery_prefix) if cfg.mqtt.discovery else None,
+        )
         key = cfg.cartesia_api_key
         connector = TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version) if key else None
         self.client = CartesiaClient(connector)
         self.player = Player(
             device or AlsaDevice(cfg.audio.device), cfg.audio.sample_rate, volume=cfg.audio.volume
         )
+        self.controls = Controls(
+            self.player,
+            config_volume=cfg.audio.volume,
+            voices=cfg.cartesia.voice_ids,
+            default_voice=cfg.cartesia.voice_id(cfg.cartesia.voice),
+            quiet=cfg.quiet_hours.policy(),
+            state_path=Path(cfg.device.state_file),
+        )
+        self.discovery = self._discovery_messages()
         self.mqtt: Broker = broker or MqttClient(
             MqttSettings.from_config(cfg),
             self.topics.subscriptions(),
-            online_messages=[(self.topics.availability, "online", True)],
+            online_messages=[(self.topics.availability, "online", True), *self.discovery],
         )
         self._events_in, self._events_out = trio.open_memory_channel[SpeakEvent](1024)
+        self._outbox_in, self._outbox_out = trio.open_memory_channel[Outgoing](1024)
+        self._republish_state = trio.Event()
+        self.last_latency_ms = Observable[float | None](None)
         self.sources = Sources(
             self.client,
             Clips(Path(cfg.clips.dir), cfg.audio.sample_rate),
@@ -81,9 +107,69 @@ class Daemon:
             cloud_timeout=cfg.offline.cloud_timeout,
             chime_while_waiting=cfg.clips.chime_while_waiting,
         )
-        self.speaker = Speaker(self.sources, self.player, voice_defaults(cfg), self._events_in)
+        self.speaker = Speaker(
+            self.sources, self.player, voice_defaults(cfg), self._events_in, self.controls
+        )
         self._stopping = False
-        self.router = Router(self.topics, self.mqtt, self.speaker, self.player, self._events_in)
+        self.router = Router(
+            self.topics,
+            self.mqtt,
+            self.speaker,
+            self.controls,
+            self._events_in,
+            self._outbox_in,
+            voices=list(cfg.cartesia.voice_ids),
+            stream_idle=cfg.stream.idle_timeout,
+            on_birth=self._on_birth,
+        )
+        self.buttons = Buttons(cfg.buttons, self._on_press, pin_factory=pin_factory)
+
+    def _discovery_messages(self) -> list[tuple[str, str, bool]]:
+        cfg = self.cfg
+        if not cfg.mqtt.discovery:
+            return []
+        messages = discovery_messages(
+            cfg.mqtt.topic_prefix,
+            cfg.mqtt.discovery_prefix,
+            cfg.device.id,
+            version=__version__,
+            voices=list(cfg.cartesia.voice_ids),
+            buttons=[button.name for button in cfg.buttons],
+        )
+        return [(topic, payload, True) for topic, payload in messages]
+
+    def _on_birth(self) -> None:
+        # Home Assistant restarted: its birth message is not retained, so announce the
+        # entities and the current state again.
+        for message in self.discovery:
+            self._send(message)
+        self._republish_state.set()
+
+    def _on_press(self, button: str, press: Press, action: Action | None) -> None:
+        self._send((self.topics.button, json.dumps({"button": button, "press": press}), False))
+        if action is None:
+            return
+        if action == "stop":
+            self.speaker.stop()
+        elif action == "replay":
+            if not self.speaker.replay():
+                log.info("button %s: nothing to replay yet", button)
+        elif action == "volume_up":
+            self.controls.step_volume(1)
+        elif action == "volume_down":
+            self.controls.step_volume(-1)
+        elif action == "mute":
+            self.router.set_mute(not self.controls.mute.value)
+        elif not isinstance(action, str):
+            # A person at the button: before queued normal says.
+            cmd = SayCommand(text=action.say, clip=action.clip, id=new_id(), priority="high")
+            self.speaker.submit(Job(cmd, trio.current_time()))
+
+    def _send(self, message: Outgoing) -> None:
+        try:
+            self._outbox_in.send_nowait(message)
+        except trio.WouldBlock:
+            log.error("outgoing queue full: a message to %s was not published", message[0])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.sources.cache = await trio.to_thread.run_sync(ClipCache.from_config, self.cfg.cache)
@@ -94,9 +180,12 @@ class Daemon:
             await nursery.start(self.player.run)
             await nursery.start(self.mqtt.run)
             await nursery.start(self.speaker.run)
+            await nursery.start(self.controls.run)
+            await nursery.start(self.buttons.run)
             nursery.start_soon(self.router.run)
             nursery.start_soon(self._publish_events)
             nursery.start_soon(self._publish_state)
+            nursery.start_soon(self._publish_outbox)
             await self._wait_ready()
             nursery.start_soon(self._watchdog)
             task_status.started()
@@ -140,6 +229,7 @@ class Daemon:
         self.speaker.halt()
         final = [(self.topics.availability, "offline", True)] if offline else []
         with trio.move_on_after(SHUTDOWN_BUDGET):
+            await self.controls.flush()
             await self._flush_events()
             await self.mqtt.shutdown(final)
             await self.client.aclose()
@@ -158,7 +248,13 @@ class Daemon:
             await self._publish_event(event)
 
     async def _publish_event(self, event: SpeakEvent) -> None:
+        if event.event == "started" and "latency_ms" in event.detail:
+            self.last_latency_ms.set(event.detail["latency_ms"])
         await self.mqtt.publish(self.topics.event, json.dumps(event.payload()), qos=1)
+
+    async def _publish_outbox(self) -> None:
+        async for topic, payload, retain in self._outbox_out:
+            await self.mqtt.publish(topic, payload, qos=1, retain=retain)
 
     async def _publish_state(self) -> None:
         last: dict[str, Any] | None = None
@@ -167,27 +263,41 @@ class Daemon:
             state = self._state()
             connected = self.mqtt.connected.value
             # Again on every (re)connect: a broker that lost its store lost the
-            # retained state too.
-            if state != last or (connected and not was_connected):
+            # retained state too; and when Home Assistant asks (its birth message).
+            again = self._republish_state.is_set()
+            if state != last or (connected and not was_connected) or again:
+                self._republish_state = trio.Event()
                 await self.mqtt.publish(self.topics.state, json.dumps(state), qos=1, retain=True)
                 last = state
             was_connected = connected
             await _wait_any(
                 self.speaker.state.wait_change,
                 self.client.status.wait_change,
-                self.router.volume.wait_change,
+                self.controls.volume.wait_change,
+                self.controls.mute.wait_change,
+                self.controls.voice.wait_change,
+                self.last_latency_ms.wait_change,
                 self.mqtt.connected.wait_change,
+                self._republish_state.wait,
             )
 
     def _state(self) -> dict[str, Any]:
         speaker: SpeakerState = self.speaker.state.value
         cloud: CloudStatus = self.client.status.value
-        return {
+        state: dict[str, Any] = {
             "state": "speaking" if speaker.speaking else "idle",
             "cloud": "online" if cloud.online else "offline",
-            "volume": self.router.volume.value,
+            "volume": self.controls.volume.value,
             "queue": speaker.queue,
+            "mute": self.controls.mute.value,
         }
+        voice = self.controls.voice_name
+        if voice is not None:
+            state["voice"] = voice
+        latency = self.last_latency_ms.value
+        if latency is not None:
+            state["last_latency_ms"] = round(latency)
+        return state
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval

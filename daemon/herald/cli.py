@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", parents=[common], help="check the setup, say how to fix it")
 
+    discovery = sub.add_parser("discovery", help="Home Assistant MQTT discovery")
+    discovery_sub = discovery.add_subparsers(
+        dest="discovery_command", required=True, metavar="ACTION"
+    )
+    discovery_sub.add_parser(
+        "remove", parents=[common], help="remove herald's entities from Home Assistant"
+    )
+
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_sub.add_parser("check", parents=[common], help="validate the config, list every error")
@@ -92,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cache(cfg, args)
         if args.command == "doctor":
             return _run(_doctor, cfg)
+        if args.command == "discovery":
+            return _run(_discovery_remove, cfg)
     except ConfigError as exc:
         print(f"herald: {'; '.join(exc.errors)}", file=sys.stderr)
         return 1
@@ -316,6 +326,17 @@ async def _warm(cfg: Config, cache: ClipCache, phrases: list[str]) -> int:
             await client.aclose()
             nursery.cancel_scope.cancel()
     print(f"warmed {made} phrase(s); {skipped} already cached")
+    return 0
+
+
+async def _discovery_remove(cfg: Config) -> int:
+    from herald.discovery_remove import RemovalFailed, remove_discovery
+
+    try:
+        count = await remove_discovery(cfg)
+    except RemovalFailed as exc:
+        raise UsageError(str(exc)) from None
+    print(f"cleared {count} retained topics: herald {cfg.device.id} is gone from Home Assistant")
     return 0
 
 

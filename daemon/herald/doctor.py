@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import trio
 
@@ -188,8 +188,28 @@ async def check_alsa(cfg: Config) -> Check:
     return _ok("alsa", f"opened {name!r} at {rate} Hz S16_LE mono ({got})")
 
 
-async def check_gpio(cfg: Config) -> Check:
-    return Check("skip", "gpio", "no buttons configured")
+async def check_gpio(cfg: Config, *, pin_factory: Any = None) -> Check:
+    if not cfg.buttons:
+        return Check("skip", "gpio", "no buttons configured")
+    from herald.buttons.gpio import NoGpio, probe_pins
+
+    try:
+        problems = await trio.to_thread.run_sync(probe_pins, cfg.buttons, pin_factory)
+    except NoGpio as exc:
+        return _fail(
+            "gpio",
+            f"{len(cfg.buttons)} button(s) configured, but this machine has no GPIO ({exc})",
+            "run herald on a Raspberry Pi, or remove the [[buttons]] blocks",
+        )
+    if problems:
+        return _fail(
+            "gpio",
+            "; ".join(problems),
+            "use BCM numbers of free GPIO pins in [[buttons]] (not power or ground pins), "
+            "check that herald's user is in group gpio and that no other program uses the pin",
+        )
+    pins = ", ".join(f"{b.name} on {b.pin}" for b in cfg.buttons)
+    return _ok("gpio", f"opened {pins}")
 
 
 def _cache_check(cfg: Config) -> Check:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -63,6 +63,12 @@ class SpeakQueue(Generic[T]):
         removed = [e for e in self._items if e.id == id]
         if removed:
             self._items = [e for e in self._items if e.id != id]
+        return removed
+
+    def remove_where(self, predicate: Callable[[T], bool]) -> list[Queued[T]]:
+        removed = [e for e in self._items if predicate(e.item)]
+        if removed:
+            self._items = [e for e in self._items if not predicate(e.item)]
         return removed
 
     def clear(self) -> list[Queued[T]]:

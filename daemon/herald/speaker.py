@@ -10,19 +10,23 @@ command is acknowledged only when it has been handled.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+import msgspec
 import trio
 
 from herald.audio import Player, StreamMetrics
 from herald.cartesia.protocol import VoiceParams
-from herald.commands import SayCommand
+from herald.commands import Priority, SayCommand, new_id
+from herald.controls import Gate
 from herald.observable import Observable
 from herald.queue_policy import Queued, SpeakQueue
 from herald.speech import Sources, SpeechFailed, Utterance, produce
+from herald.text_stream import TextFeed
 
 log = logging.getLogger("herald.speaker")
 
@@ -34,6 +38,7 @@ class Job:
     cmd: SayCommand
     arrived: float  # trio time the command arrived
     acks: list[Callable[[], None]] = field(default_factory=list)
+    feed: TextFeed | None = None  # the text of a streamed say, still arriving
 
     def ack(self) -> None:
         for ack in self.acks:
@@ -57,8 +62,15 @@ class SpeakerState:
     queue: int = 0
 
 
-class _Stopped(Exception):
-    """The current utterance was stopped (by stop or an interrupting say)."""
+class Settings(Protocol):
+    """What the speaker asks the runtime settings (`herald.controls.Controls`)."""
+
+    @property
+    def volume(self) -> Observable[int]: ...
+
+    def resolve_voice(self, voice: str | None) -> str: ...
+
+    def gate(self, priority: Priority, volume: int | None) -> Gate: ...
 
 
 class Speaker:
@@ -68,17 +80,24 @@ class Speaker:
         player: Player,
         defaults: VoiceParams,
         events: trio.MemorySendChannel[SpeakEvent],
+        settings: Settings,
+        *,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._sources = sources
         self._player = player
         self._defaults = defaults
         self._events = events
+        self._settings = settings
+        self._wall_clock = wall_clock  # only to turn a say's `at` into trio time
+        self.last: SayCommand | None = None  # the last utterance that started: replay
         self._queue: SpeakQueue[Job] = SpeakQueue()
         self._wake = trio.Event()
         self._current: Queued[Job] | None = None
         self._current_scope: trio.CancelScope | None = None
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._halted = False
+        self._stop_reason: str | None = None  # the current one was stopped by mute: dropped
         self.state = Observable(SpeakerState())
 
     # --- commands (synchronous, from the router) -----------------------------
@@ -117,6 +136,47 @@ class Speaker:
         self._wake.set()
         self._update_state()
 
+    def feed_stream(self, id: str, text: str, final: bool) -> bool:
+        """A chunk of a streamed say already queued or playing; False if there is none."""
+        entry = self._find(id)
+        if entry is None or entry.item.feed is None:
+            return False
+        feed = entry.item.feed
+        if feed.closed:
+            log.info("stream %s: a chunk after the final one was ignored", id)
+            return True
+        if text:
+            feed.add(text)
+        if final:
+            feed.close()
+        return True
+
+    def handled(self, id: str) -> bool:
+        """True if the utterance ``id`` has ended (recently enough to be remembered)."""
+        return id in self._handled
+
+    def replay(self) -> bool:
+        """Speak the last utterance again, before queued normal ones; False if none."""
+        last = self.last
+        if last is None:
+            return False
+        cmd = msgspec.structs.replace(
+            last, id=new_id(), priority="high", interrupt=False, at=None, ttl=60.0
+        )
+        self.submit(Job(cmd, trio.current_time()))
+        return True
+
+    def drop_normal(self, reason: str) -> None:
+        """Muted: drop the queued normal-priority says and stop one that plays."""
+        for entry in self._queue.remove_where(lambda job: job.cmd.priority == "normal"):
+            self._finish(entry, "dropped", reason=reason)
+        current = self._current
+        if current is not None and current.item.cmd.priority == "normal":
+            self._stop_reason = reason
+            self._stop_current()
+        self._wake.set()
+        self._update_state()
+
     def halt(self) -> None:
         """Shutting down: fade out, and leave everything unacknowledged and without a
         terminal event, so the broker redelivers it to the next run (nothing is lost
@@ -129,6 +189,10 @@ class Speaker:
         if self._current is not None and self._current.id == id:
             return self._current
         return next((e for e in self._queue if e.id == id), None)
+
+    def _stopped_because(self) -> str | None:
+        # A method, not the attribute: it changes while the utterance plays.
+        return self._stop_reason
 
     def _stop_current(self) -> None:
         if self._current_scope is not None:
@@ -152,13 +216,19 @@ class Speaker:
             await self._play(entry)
 
     async def _play(self, entry: Queued[Job]) -> None:
+        cmd = entry.item.cmd
+        gate = self._settings.gate(cmd.priority, cmd.volume)
+        if not gate.play:
+            self._finish(entry, "dropped", reason=gate.reason)
+            return
         self._current = entry
+        self._stop_reason = None
         self._update_state()
         outcome: tuple[str, dict[str, Any]] = ("interrupted", {})
         with trio.CancelScope() as scope:
             self._current_scope = scope
             try:
-                await self._speak(entry)
+                await self._speak(entry, gate.volume)
                 outcome = ("finished", {})
             except SpeechFailed as exc:
                 outcome = ("failed", {"error": str(exc)})
@@ -169,16 +239,30 @@ class Speaker:
         self._current_scope = None
         if self._halted:
             return
+        reason = self._stopped_because()
+        if outcome[0] == "interrupted" and reason is not None:
+            outcome = ("dropped", {"reason": reason})
         self._finish(entry, outcome[0], **outcome[1])
 
-    async def _speak(self, entry: Queued[Job]) -> None:
+    async def _speak(self, entry: Queued[Job], volume_cap: int | None) -> None:
         cmd = entry.item.cmd
+        feed = entry.item.feed
         stream = self._player.open_stream()
-        utt = Utterance(cmd.text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache)
+        if cmd.at is not None:
+            # Rooms in sync: the first sample reaches the DAC at that wall-clock time.
+            stream.start_at(trio.current_time() + cmd.at / 1000 - self._wall_clock())
+        utt = Utterance(
+            cmd.text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
+        )
         announcer = _StartAnnouncer(self, entry, utt)
         volume = self._player.volume
-        if cmd.volume is not None:
-            self._player.set_volume(cmd.volume)
+        wanted = cmd.volume if cmd.volume is not None else volume
+        if volume_cap is not None:
+            wanted = min(wanted, volume_cap)
+        if wanted != volume:
+            self._player.set_volume(wanted)
+        if cmd.text is not None:
+            self.last = cmd
         failure: SpeechFailed | None = None
         try:
             async with trio.open_nursery() as nursery:
@@ -199,14 +283,18 @@ class Speaker:
         finally:
             # Interrupted, failed or cancelled: fade out instead of clicking.
             stream.interrupt()
-            if cmd.volume is not None:
-                self._player.set_volume(volume)
+            if wanted != volume:
+                # The device volume now, which may have changed while this one played.
+                self._player.set_volume(self._settings.volume.value)
+            if feed is not None and feed.text.strip():
+                # Replay speaks what the stream said, as one plain say.
+                self.last = msgspec.structs.replace(cmd, text=feed.text.strip())
 
     def _params(self, cmd: SayCommand) -> VoiceParams:
         d = self._defaults
         return VoiceParams(
             model=d.model,
-            voice=cmd.voice or d.voice,
+            voice=self._settings.resolve_voice(cmd.voice),
             language=cmd.language or d.language,
             sample_rate=d.sample_rate,
             encoding=d.encoding,
@@ -273,7 +361,8 @@ class _StartAnnouncer:
         # At the first sample, once it is known what speaks the text (a chime may
         # play first); `announce` after the end covers a say that never learns it.
         await self._utt.stream.wait_started()
-        await self._utt.source_known.wait()
+        if self._utt.text is not None or self._utt.feed is not None:
+            await self._utt.source_known.wait()  # else it is only a clip
         self.announce()
 
     def announce(self) -> None:

@@ -18,7 +18,7 @@ import trio
 
 from herald.buttons.config import ButtonConfig
 
-__all__ = ["NO_GPIO_MESSAGE", "OnEdge", "OpenButtons", "open_buttons"]
+__all__ = ["NO_GPIO_MESSAGE", "NoGpio", "OnEdge", "OpenButtons", "open_buttons", "probe_pins"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +119,32 @@ def open_buttons(
                 device.when_released = callback
         devices[config.name] = device
     return OpenButtons(devices)
+
+
+class NoGpio(Exception):
+    """This machine has no GPIO that gpiozero can drive."""
+
+
+def probe_pins(configs: Sequence[ButtonConfig], pin_factory: Any = None) -> list[str]:
+    """Open and close each button's pin (for `herald doctor`); one line per pin that
+    cannot be opened. Raises NoGpio when there is no GPIO at all. Blocking: run it in
+    a worker thread."""
+    try:
+        import gpiozero
+    except ImportError:
+        raise NoGpio("gpiozero is not installed") from None
+    problems = []
+    for config in configs:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", gpiozero.PinFactoryFallback)
+                device = gpiozero.Button(
+                    config.pin, pull_up=config.pull_up, pin_factory=pin_factory
+                )
+        except ImportError as exc:  # BadPinFactory: no backend loads here
+            raise NoGpio(str(exc) or "no GPIO pin factory loads") from None
+        except Exception as exc:
+            problems.append(f"button {config.name}: pin {config.pin}: {exc}")
+            continue
+        device.close()
+    return problems
