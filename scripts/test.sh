@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on Debian 12 / Raspberry Pi OS, then run it:
-# apt packages (only the missing ones), a venv in .venv with herald and its test
-# extras, then lint, type checks and the full pytest suite.
+# apt packages (only the missing ones), a venv in .venv with herald, its test extras
+# and rhasspy-hermes, a separate venv in .ha-venv with Home Assistant (built once), then
+# lint, type checks and the full pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,66 @@ fi
 echo "==> installing herald with its test extras"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+
+# rhasspy-hermes, a real Hermes peer for tests/test_hermes_e2e.py: it builds the
+# hermes/tts/say messages and parses hermes/tts/sayFinished. It pins paho-mqtt 1.5
+# (herald needs 2.x), but its message modules (rhasspyhermes.base, .tts) only import
+# dataclasses-json; so it goes in with --no-deps, plus the dataclasses-json it pins.
+if ! "$VENV/bin/python" - <<'PY' 2>/dev/null; then
+from importlib.metadata import version
+assert version("rhasspy-hermes") == "0.6.2" and version("dataclasses-json") == "0.5.6"
+PY
+    echo "==> installing rhasspy-hermes (the Hermes peer the tests talk to)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check dataclasses-json==0.5.6
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps rhasspy-hermes==0.6.2
+fi
+"$VENV/bin/python" - <<'PY'
+from importlib.metadata import version
+from rhasspyhermes.tts import TtsSay, TtsSayFinished  # noqa: F401
+paho = version("paho-mqtt")
+assert paho.split(".")[0] == "2", f"herald needs paho-mqtt 2.x, the venv has {paho}"
+PY
+
+# Home Assistant's own code validates the discovery payloads (tests/test_discovery.py,
+# which fails rather than skips under this script). homeassistant 2024.3.3 is the last
+# release that runs on Python 3.11; it lives in its own venv, never in herald's. Only
+# what the validator imports goes in: homeassistant with --no-deps, then its pinned
+# requirements except hass-nabucasa and home-assistant-bluetooth (the cloud and
+# Bluetooth stacks: boto3, bleak, dbus-fast, ...), which the MQTT schemas, the
+# template engine and HomeAssistant() never import. That takes ~30 s from an empty pip
+# cache instead of ~4 min for the full install. Rebuilt only when the recipe or the
+# Python changes (a stamp file records both).
+HA_VERSION="2024.3.3"
+HA_SKIP=(hass-nabucasa home-assistant-bluetooth)
+HA_VENV="${HERALD_HA_VENV:-.ha-venv}"
+ha_recipe="homeassistant==$HA_VERSION without ${HA_SKIP[*]} on $(python3 --version 2>&1)"
+build_ha_venv() {
+    local pip=("$HA_VENV/bin/python" -m pip install --disable-pip-version-check --no-compile)
+    python3 -m venv "$HA_VENV" || return
+    "${pip[@]}" --no-deps "homeassistant==$HA_VERSION" || return
+    "$HA_VENV/bin/python" - "${HA_SKIP[@]}" >"$HA_VENV/requirements.txt" <<'PY' || return
+import sys
+from importlib.metadata import requires
+print("\n".join(r for r in requires("homeassistant") if not r.startswith(tuple(sys.argv[1:]))))
+PY
+    # pip reports the requirements left out as a conflict here: expected.
+    "${pip[@]}" -r "$HA_VENV/requirements.txt"
+}
+if [ ! -x "$HA_VENV/bin/python" ] || [ "$(cat "$HA_VENV/.herald-recipe" 2>/dev/null)" != "$ha_recipe" ]; then
+    echo "==> building $HA_VENV (Home Assistant $HA_VERSION, for the discovery tests)"
+    rm -rf "$HA_VENV"
+    ha_log="$(mktemp)"
+    if ! build_ha_venv >"$ha_log" 2>&1; then
+        cat "$ha_log" >&2
+        echo "building $HA_VENV failed (log above)" >&2
+        exit 1
+    fi
+    mv "$ha_log" "$HA_VENV/build.log"
+    echo "$ha_recipe" >"$HA_VENV/.herald-recipe"
+fi
+HERALD_HA_PYTHON="$(cd "$HA_VENV" && pwd)/bin/python"
+export HERALD_HA_PYTHON
+export HERALD_REQUIRE_HA=1
 
 echo "==> ruff"
 lint_dirs=()
