@@ -72,6 +72,15 @@ async def retained(mosquitto: Mosquitto, topic: str) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in lines if " " in line)
 
 
+async def retained_count(mosquitto: Mosquitto, topic: str, n: int) -> dict[str, str]:
+    """The retained messages under ``topic`` once there are ``n`` (herald publishes its
+    discovery configs right after ``online``, so the first look may be early)."""
+    with trio.fail_after(20):
+        while len(found := await retained(mosquitto, topic)) < n:
+            await trio.sleep(0.1)
+    return found
+
+
 class Subscriber:
     """Every message on a topic filter, with a count, read by a real mosquitto_sub."""
 
@@ -119,7 +128,7 @@ async def test_discovery_on_connect_again_on_birth_and_removed_by_the_cli(
         mqtt="discovery = true",
         extra='[[buttons]]\nname = "door"\npin = 17\n',
     )
-    configs = await retained(mosquitto, "homeassistant/#")
+    configs = await retained_count(mosquitto, "homeassistant/#", 10)
     assert len(configs) == 10  # 9 entities (no voice select: one voice) + 1 button event
     notify = json.loads(configs["homeassistant/notify/herald_kitchen/say/config"])
     assert notify["command_topic"] == SAY
