@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rhasspyhermes.tts import TtsSay, TtsSayFinished
+from rhasspyhermes.tts import TtsError, TtsSay, TtsSayFinished
 
 from cartesia_emulator import Emulator
 from daemon_harness import (
@@ -188,6 +188,17 @@ async def test_a_bad_hermes_payload_is_rejected_and_the_next_good_one_spoken(
     assert "siteId" in rejected[3]["error"], rejected[3]
     for id in ("empty", "no-text"):
         assert [e["event"] for e in observer.events() if e.get("id") == id] in ([], ["rejected"])
+    # As Rhasspy's TTS does, a say for this site that cannot be spoken is answered with
+    # hermes/error/tts and, when it named an id, sayFinished: a session waits for it.
+    answered = [TtsSayFinished.from_json(p) for t, p in observer.messages if t == FINISHED]
+    assert [(f.id, f.site_id) for f in answered] == [
+        ("empty", "kitchen"),
+        ("no-text", "kitchen"),
+        ("good", "kitchen"),
+    ]
+    errors = [TtsError.from_json(p) for t, p in observer.messages if t == TtsError.topic()]
+    assert len(errors) == 2
+    assert "empty" in errors[0].error and errors[0].site_id == "kitchen"
     assert observer.of("good") == ["queued", "started", "finished"]
     assert h.captured() == expected("Still listening.")
 

@@ -35,6 +35,7 @@ log = logging.getLogger("herald.router")
 MAX_PAYLOAD = 65536
 HERMES_SAY = "hermes/tts/say"
 HERMES_FINISHED = "hermes/tts/sayFinished"
+HERMES_ERROR = "hermes/error/tts"
 
 # (topic, payload, retain): published by the daemon's outbox task, with QoS 1.
 Outgoing = tuple[str, str, bool]
@@ -190,7 +191,11 @@ class Router:
         self._speaker.submit(Job(cmd, trio.current_time(), feed=feed))
 
     def _hermes(self, payload: bytes, ack: Callable[[], None]) -> None:
-        say = parse_hermes_say(payload)
+        try:
+            say = parse_hermes_say(payload)
+        except Rejected as exc:
+            self._hermes_error(payload, exc.reason)
+            raise
         if say.site_id not in (self._topics.device, "default"):
             log.debug("hermes say for site %s: not this one", say.site_id)
             ack()
@@ -205,6 +210,30 @@ class Router:
 
         cmd = SayCommand(text=say.text, id=say.id, language=hermes_language(say.lang))
         self._speaker.submit(Job(cmd, trio.current_time(), [ack, say_finished]))
+
+    def _hermes_error(self, payload: bytes, reason: str) -> None:
+        """A Hermes say for this site that cannot be spoken: Rhasspy's own TTS answers
+        with hermes/error/tts and sayFinished, and a dialogue session waits for the
+        latter, so do the same when the payload names an id and this site."""
+        try:
+            members = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(members, dict):
+            return
+        id, site = members.get("id"), members.get("siteId") or "default"
+        session = members.get("sessionId")
+        if not isinstance(site, str) or site not in (self._topics.device, "default"):
+            return
+        error: dict[str, object] = {"error": reason, "context": "herald", "siteId": site}
+        if isinstance(session, str):
+            error["sessionId"] = session
+        self._send((HERMES_ERROR, json.dumps(error), False))
+        if isinstance(id, str) and id:
+            finished = {"id": id, "siteId": site}
+            if isinstance(session, str):
+                finished["sessionId"] = session
+            self._send((HERMES_FINISHED, json.dumps(finished), False))
 
     def _parse_voice(self, payload: bytes) -> str:
         name = decode_payload(payload).removeprefix("\ufeff").strip()
