@@ -361,10 +361,10 @@ do_uninstall() {
         run systemctl disable --now herald.service
     fi
     # Once stopped (it would announce itself again), take it out of Home Assistant.
-    if [ -x "$OPT/venv/bin/herald" ] && [ -f "$ETC/config.toml" ]; then
-        if [ -n "$ROOT" ]; then
-            run herald discovery remove
-        elif ! HERALD_CONFIG="$ETC/config.toml" CREDENTIALS_DIRECTORY="$ETC/credentials" \
+    if [ -n "$ROOT" ]; then
+        run herald discovery remove
+    elif [ -x "$OPT/venv/bin/herald" ] && [ -f "$ETC/config.toml" ]; then
+        if ! HERALD_CONFIG="$ETC/config.toml" CREDENTIALS_DIRECTORY="$ETC/credentials" \
                 "$OPT/venv/bin/herald" discovery remove; then
             echo "note: could not remove herald from Home Assistant (broker unreachable?);" \
                  "delete the device in Home Assistant by hand" >&2

@@ -177,6 +177,11 @@ def test_uninstall_removes_what_it_placed(tmp_path: Path, key_file: Path) -> Non
     assert (root / "etc/herald/config.toml").exists()
     assert (root / "etc/herald/credentials/cartesia_api_key").exists()
     assert "would run: userdel herald" in result.stdout
+    # Stopped first, then taken out of Home Assistant.
+    out = result.stdout
+    assert out.index("would run: systemctl disable --now herald.service") < out.index(
+        "would run: herald discovery remove"
+    )
     # ... and removed with it.
     purged = run_install("--root", str(root), "--uninstall", "--purge")
     assert purged.returncode == 0, purged.stderr
