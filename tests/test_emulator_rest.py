@@ -20,6 +20,7 @@ import trustme
 from cartesia.types import Voice as SdkVoice
 
 from cartesia_emulator import VOICES, Emulator, encode_pcm, synth_pcm
+from voice_clips import float_wav_bytes, wav_bytes
 
 KEY = "sk_car_test"
 VOICE = "a0e99841-438c-4a64-b679-ae501e7d6091"
@@ -261,6 +262,187 @@ async def test_get_voice(client: httpx.AsyncClient) -> None:
     old = (await client.get(f"/voices/{VOICE}", headers={"Cartesia-Version": "2025-04-16"})).json()
     assert old["embedding"] == list(VOICES[0].embedding)
     assert len(old["embedding"]) == 192
+
+
+async def test_voices_page_cap_returns_fewer_than_asked(
+    emulator: Emulator, client: httpx.AsyncClient
+) -> None:
+    emulator.faults.page_cap = 4
+    page = (await client.get("/voices", params={"limit": 100})).json()
+    assert [v["id"] for v in page["data"]] == [v.id for v in VOICES[:4]]
+    assert page["has_more"] is True and page["next_page"] == VOICES[3].id
+
+
+# -- cloning ----------------------------------------------------------------------------
+
+CLIP = wav_bytes(6.0)
+OLD_CLONE_KEYS = {"id", "user_id", "is_public", "name", "description", "created_at", "language"}
+
+
+def clone_form(**fields: str) -> dict[str, str]:
+    return {"name": "Grandma", "language": "en", "description": "Grandma reading"} | fields
+
+
+async def clone(
+    client: httpx.AsyncClient,
+    clip: bytes | None = CLIP,
+    version: str = NEW,
+    **fields: str,
+) -> httpx.Response:
+    data = {k: v for k, v in clone_form(**fields).items() if v != "-"}
+    # Without a file, fields as file-less parts keep the body multipart.
+    files: dict[str, tuple[str | None, bytes | str, str | None]] = (
+        {"clip": ("grandma.wav", clip, "audio/wav")}
+        if clip is not None
+        else {k: (None, v, None) for k, v in data.items()}
+    )
+    return await client.post(
+        "/voices/clone",
+        data=data if clip is not None else None,
+        files=files,
+        headers={"Cartesia-Version": version},
+    )
+
+
+@pytest.mark.parametrize("version", [NEW, "2026-03-01", "2025-04-16", OLD])
+async def test_clone_lists_the_voice_and_speaks_with_it(
+    emulator: Emulator, client: httpx.AsyncClient, version: str
+) -> None:
+    reply = await clone(client, version=version)
+    assert reply.status_code == 200, reply.text
+    made = reply.json()
+    if version >= NEW:
+        assert made["access"] == "private" and made["visibility"] == "owner"
+        assert made["user_id"] and made["tagline"] == "Grandma reading"
+    else:
+        assert set(made) == OLD_CLONE_KEYS and made["is_public"] is False
+    assert (made["name"], made["language"], made["description"]) == (
+        "Grandma",
+        "en",
+        "Grandma reading",
+    )
+    listed = (await client.get("/voices", params={"limit": 100})).json()["data"]
+    assert [v["id"] for v in listed] == [*(v.id for v in VOICES), made["id"]]
+    assert listed[-1]["is_owner"] is True
+    mine = (await client.get("/voices", params={"limit": 100, "is_owner": "true"})).json()
+    assert made["id"] in [v["id"] for v in mine["data"]]
+    assert (await client.get(f"/voices/{made['id']}")).json()["name"] == "Grandma"
+    body = tts_body() | {"voice": {"mode": "id", "id": made["id"]}}
+    spoken = await client.post("/tts/bytes", json=body)
+    assert spoken.status_code == 200 and spoken.content == synth_pcm(TEXT)
+
+
+async def test_clone_accepts_float_wav_and_old_version_fields(client: httpx.AsyncClient) -> None:
+    reply = await clone(client, float_wav_bytes(5.0, extensible=True), OLD, enhance="true")
+    assert reply.status_code == 200, reply.text
+    new = await clone(client, version=NEW, accent="british", base_voice_id=VOICE)
+    assert new.status_code == 200, new.text
+
+
+@pytest.mark.parametrize(
+    ("clip", "fields", "status", "code", "words"),
+    [
+        (wav_bytes(4.5), {}, 400, "clip_too_short", "4.5 seconds long; at least 5"),
+        (b"ID3\x04" + b"\x00" * 4000, {}, 400, "invalid_clip", "could not be decoded"),
+        (None, {}, 400, "invalid_clip", "clip is required"),
+        (CLIP, {"name": "  "}, 400, "invalid_name", "name is required"),
+        (CLIP, {"name": "-"}, 400, "invalid_name", "name is required"),
+        (CLIP, {"language": "-"}, 400, "invalid_language", "language must be"),
+        (CLIP, {"language": "klingon"}, 400, "invalid_language", "'klingon'"),
+        (CLIP, {"mood": "happy"}, 400, "invalid_field", "Unknown field 'mood'"),
+        (CLIP, {"enhance": "true"}, 400, "invalid_field", "Unknown field 'enhance'"),
+        (CLIP, {"base_voice_id": "nope"}, 404, "voice_not_found", "No voice with id 'nope'"),
+    ],
+)
+async def test_clone_errors_in_cartesias_shape(
+    emulator: Emulator,
+    client: httpx.AsyncClient,
+    clip: bytes | None,
+    fields: dict[str, str],
+    status: int,
+    code: str,
+    words: str,
+) -> None:
+    reply = await clone(client, clip, NEW, **fields)
+    assert reply.status_code == status
+    body = reply.json()
+    assert set(body) == {"error_code", "title", "message", "request_id"}
+    assert body["error_code"] == code
+    assert words in body["message"]
+    assert len(emulator.catalogue) == len(VOICES)  # nothing was added
+
+
+async def test_clone_errors_are_plain_text_before_2026_03_01(client: httpx.AsyncClient) -> None:
+    reply = await clone(client, wav_bytes(2.0), OLD)
+    assert reply.status_code == 400
+    assert reply.headers["content-type"].startswith("text/plain")
+    assert reply.text.startswith("Invalid request: The clip is 2.0 seconds long")
+    accent = await clone(client, CLIP, OLD, accent="british")
+    assert accent.status_code == 400 and "Unknown field 'accent'" in accent.text
+
+
+async def test_clone_needs_auth_version_multipart_and_post(emulator: Emulator) -> None:
+    files = {"clip": ("a.wav", CLIP, "audio/wav")}
+    async with httpx.AsyncClient(base_url=emulator.http_url) as http:
+        no_key = await http.post(
+            "/voices/clone", data=clone_form(), files=files, headers=headers(key=None)
+        )
+        no_version = await http.post(
+            "/voices/clone", data=clone_form(), files=files, headers=headers(version=None)
+        )
+        as_json = await http.post("/voices/clone", json=clone_form(), headers=headers())
+        as_get = await http.get("/voices/clone", headers=headers())
+        cut = await http.post(
+            "/voices/clone",
+            content=b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nx',
+            headers=headers() | {"content-type": "multipart/form-data; boundary=b"},
+        )
+    assert (no_key.status_code, no_version.status_code) == (401, 400)
+    assert as_json.status_code == 400 and as_json.json()["error_code"] == "invalid_body"
+    assert as_get.status_code == 405
+    assert cut.status_code == 400 and "no closing boundary" in cut.json()["message"]
+    assert len(emulator.catalogue) == len(VOICES)
+
+
+async def test_a_big_clip_fits(client: httpx.AsyncClient) -> None:
+    reply = await clone(client, wav_bytes(30.0, rate=48000, channels=2))  # 5.8 MB
+    assert reply.status_code == 200, reply.text
+
+
+# -- generation settings and embeddings on /tts/bytes -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "ok"),
+    [
+        ({"generation_config": {"speed": 0.6, "volume": 2.0, "emotion": "calm"}}, True),
+        ({"generation_config": {"speed": 1.5, "volume": 0.5}}, True),
+        ({"pronunciation_dict_id": "pdict_1"}, True),
+        ({"generation_config": {"speed": 1.6}}, False),
+        ({"generation_config": {"volume": 0.49}}, False),
+        ({"generation_config": {"volume": True}}, False),
+        ({"generation_config": {"emotion": "joyful"}}, False),
+        ({"generation_config": {"pitch": 1}}, False),
+        ({"generation_config": "fast"}, False),
+        ({"pronunciation_dict_id": ""}, False),
+        ({"pronunciation_dict_id": 7}, False),
+    ],
+)
+async def test_generation_settings_are_validated(
+    client: httpx.AsyncClient, extra: dict[str, object], ok: bool
+) -> None:
+    reply = await client.post("/tts/bytes", json=tts_body() | extra)
+    assert reply.status_code == (200 if ok else 400), reply.text
+
+
+async def test_embedding_voice_per_version(client: httpx.AsyncClient) -> None:
+    body = tts_body() | {"voice": {"mode": "embedding", "embedding": [0.1] * 192}}
+    old = await client.post("/tts/bytes", json=body, headers={"Cartesia-Version": "2025-11-04"})
+    assert old.status_code == 200 and old.content == synth_pcm(TEXT)
+    new = await client.post("/tts/bytes", json=body, headers={"Cartesia-Version": "2026-03-01"})
+    assert new.status_code == 400
+    assert new.json()["error_code"] == "invalid_voice"
+    assert "embeddings are not accepted in this API version" in new.json()["message"]
 
 
 # -- faults -----------------------------------------------------------------------------

@@ -10,11 +10,12 @@ from .errors import ApiError
 from .faults import Faults
 from .records import Handshake, Received
 from .server import Emulator
-from .voices import VOICES, Voice
+from .voices import VOICES, Catalogue, Voice
 
 __all__ = [
     "VOICES",
     "ApiError",
+    "Catalogue",
     "Emulator",
     "Faults",
     "Handshake",

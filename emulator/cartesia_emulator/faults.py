@@ -43,3 +43,6 @@ class Faults:
     server behaviour); when False, a cancel silences the context at once, no ``done``."""
     max_contexts: int | None = None
     """Concurrent contexts allowed across the emulator; a new one past it gets 429."""
+    page_cap: int | None = None
+    """GET /voices returns at most this many voices per page, whatever ``limit`` asks
+    (a server may send fewer than asked; clients must follow the cursor regardless)."""

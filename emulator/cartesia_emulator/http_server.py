@@ -10,7 +10,7 @@ import trio
 
 from .auth import Target
 
-MAX_BODY = 1024 * 1024
+MAX_BODY = 16 * 1024 * 1024  # a voice clip to clone is the largest body
 
 
 @dataclass

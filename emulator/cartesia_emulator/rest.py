@@ -1,4 +1,5 @@
-"""The REST endpoints: POST /tts/bytes, GET /voices, GET /voices/{id}, GET /."""
+"""The REST endpoints: POST /tts/bytes, GET /voices, GET /voices/{id},
+POST /voices/clone, GET /."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import trio
 
 from .audio import is_speakable, synth_pcm
 from .auth import admit, api_version
+from .clone import clone_voice
 from .codecs import encode_pcm, wav_header
 from .errors import ApiError, invalid_request, not_found, rest_error
 from .http_server import HttpRequest, HttpResponse
 from .streams import TcpStream
 from .validation import parse_synthesis
-from .voices import NEW_SHAPE_SINCE, VOICE_BY_ID, VOICES, Voice, voice_json
+from .voices import NEW_SHAPE_SINCE, Voice, clone_json, voice_json
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -76,10 +78,16 @@ class RestApi:
             if request.method != "GET":
                 raise ApiError(405, "Method not allowed", "Use GET.")
             return self._list_voices(request, version)
+        if path == "/voices/clone":
+            if request.method != "POST":
+                raise ApiError(405, "Method not allowed", "Use POST.")
+            content_type = request.headers.get("content-type", "")
+            voice = clone_voice(self._emu.catalogue, content_type, request.body, version)
+            return _json(200, clone_json(voice, version))
         if path.startswith("/voices/") and path.count("/") == 2:
             if request.method != "GET":
                 raise ApiError(405, "Method not allowed", "Use GET.")
-            voice = VOICE_BY_ID.get(path.removeprefix("/voices/"))
+            voice = self._emu.catalogue.get(path.removeprefix("/voices/"))
             if voice is None:
                 raise not_found("The voice")
             return _json(200, voice_json(voice, version, detail=True))
@@ -100,7 +108,9 @@ class RestApi:
             raise invalid_request("transcript must contain speakable text.", "transcript_empty")
         if version >= NEW_SHAPE_SINCE and body.get("language") and body.get("locale"):
             raise invalid_request("Set language or locale, not both.")
-        synthesis = parse_synthesis(body, version, containers=("raw", "wav", "mp3"))
+        synthesis = parse_synthesis(
+            body, version, self._emu.catalogue, containers=("raw", "wav", "mp3")
+        )
         fmt = synthesis.output_format
         audio = encode_pcm(synth_pcm(transcript, fmt.sample_rate), fmt.encoding)
         headers = [("content-type", "audio/wav" if fmt.container == "wav" else "audio/pcm")]
@@ -140,19 +150,22 @@ class RestApi:
         after, before = query.get("starting_after"), query.get("ending_before")
         if after and before:
             raise invalid_request("Use starting_after or ending_before, not both.")
-        items = [v for v in VOICES if _matches(v, query)]
+        catalogue = self._emu.catalogue
+        items = [v for v in catalogue if _matches(v, query)]
         cursor = after or before
         if cursor:
-            anchor = VOICE_BY_ID.get(cursor)
+            anchor = catalogue.get(cursor)
             if anchor is None:
                 raise invalid_request(f"Unknown cursor {cursor!r}.", "invalid_cursor")
-            position = VOICES.index(anchor)
+            position = catalogue.position(anchor)
             if after:
-                items = [v for v in items if VOICES.index(v) > position]
+                items = [v for v in items if catalogue.position(v) > position]
             else:
-                items = [v for v in items if VOICES.index(v) < position]
-        page = items[-limit:] if before else items[:limit]
-        has_more = len(items) > limit
+                items = [v for v in items if catalogue.position(v) < position]
+        cap = self._emu.faults.page_cap
+        size = min(limit, cap) if cap is not None else limit
+        page = items[-size:] if before else items[:size]
+        has_more = len(items) > size
         expand = request.target.multi.get("expand[]", []) + request.target.multi.get("expand", [])
         data = [voice_json(v, version) for v in page]
         if "preview_file_url" in expand and version >= NEW_SHAPE_SINCE:

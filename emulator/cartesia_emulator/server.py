@@ -15,6 +15,7 @@ from .http_server import serve_http
 from .records import Handshake, Received
 from .rest import RestApi
 from .streams import ReplayStream, TcpStream
+from .voices import Catalogue
 from .ws_session import Session, serve_websocket
 
 HOST = "127.0.0.1"
@@ -52,6 +53,8 @@ class Emulator:
         self.ssl_context = ssl_context
         self.faults = faults if faults is not None else Faults()
         self.port = port
+        # The voices: the built-in ones, then those cloned through POST /voices/clone.
+        self.catalogue = Catalogue()
         self.received: list[Received] = []
         self.handshakes: list[Handshake] = []
         # context_id -> trio time its first chunk went out: with the first request's

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .codecs import ENCODINGS
 from .errors import ApiError, invalid_request
-from .voices import EMBEDDING_SIZE, EMBEDDINGS_UNTIL, VOICE_BY_ID
+from .voices import EMBEDDING_SIZE, EMBEDDINGS_UNTIL, Catalogue
 
 MODELS = frozenset(
     {
@@ -25,6 +25,19 @@ MODELS = frozenset(
 # Dated snapshots: sonic-3.5-2026-05-04, sonic-3-2025-10-27, sonic-2-2025-03-07, ...
 _DATED_MODEL = re.compile(r"^sonic(?:-3\.5|-3|-2|-turbo)?-\d{4}-\d{2}-\d{2}$")
 MIN_RATE, MAX_RATE = 8000, 48000
+# generation_config (PY4 generation_config_param.py: "between [0.6, 1.5] inclusive",
+# "[0.5, 2.0] inclusive"; the emotions of types/emotion.py).
+SPEED_RANGE, VOLUME_RANGE = (0.6, 1.5), (0.5, 2.0)
+_EMOTIONS_WORDS = (
+    "neutral happy excited enthusiastic elated euphoric triumphant amazed surprised "
+    "flirtatious curious content peaceful serene calm grateful affectionate trust "
+    "sympathetic anticipation mysterious angry mad outraged frustrated agitated "
+    "threatened disgusted contempt envious sarcastic ironic sad dejected melancholic "
+    "disappointed hurt guilty bored tired rejected nostalgic wistful apologetic "
+    "hesitant insecure confused resigned anxious panicked alarmed scared proud "
+    "confident distant skeptical contemplative determined"
+)
+EMOTIONS = frozenset(_EMOTIONS_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,7 @@ def parse_model(raw: object) -> str:
     )
 
 
-def parse_voice(raw: object, version: str) -> str:
+def parse_voice(raw: object, version: str, catalogue: Catalogue) -> str:
     """A voice id from any of the specifier shapes the versions allow.
 
     ``{"mode": "id", "id": ...}`` works everywhere; a bare id string or
@@ -74,7 +87,7 @@ def parse_voice(raw: object, version: str) -> str:
         voice_id = raw.get("id")
     else:
         raise invalid_request("A voice is required.", "invalid_voice")
-    if not isinstance(voice_id, str) or voice_id not in VOICE_BY_ID:
+    if not isinstance(voice_id, str) or voice_id not in catalogue:
         raise ApiError(400, "Voice not found", f"No voice with id {voice_id!r}.", "voice_not_found")
     return voice_id
 
@@ -130,13 +143,45 @@ def parse_language(msg: Mapping[str, object]) -> str | None:
     return language
 
 
+def parse_generation(msg: Mapping[str, object]) -> None:
+    """Check ``generation_config`` and ``pronunciation_dict_id``, or raise ApiError(400)."""
+    config = msg.get("generation_config")
+    if config is not None:
+        if not isinstance(config, Mapping):
+            raise invalid_request("generation_config must be an object.")
+        for key, value in config.items():
+            if key in ("speed", "volume"):
+                low, high = SPEED_RANGE if key == "speed" else VOLUME_RANGE
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not low <= value <= high
+                ):
+                    raise invalid_request(
+                        f"generation_config.{key} must be a number in [{low}, {high}]."
+                    )
+            elif key == "emotion":
+                if value not in EMOTIONS:
+                    raise invalid_request(f"generation_config.emotion {value!r} is not supported.")
+            else:
+                raise invalid_request(f"generation_config has no field {key!r}.")
+    dict_id = msg.get("pronunciation_dict_id")
+    if dict_id is not None and (not isinstance(dict_id, str) or not dict_id):
+        raise invalid_request("pronunciation_dict_id must be a non-empty string.")
+
+
 def parse_synthesis(
-    msg: Mapping[str, object], version: str, containers: tuple[str, ...] = ("raw",)
+    msg: Mapping[str, object],
+    version: str,
+    catalogue: Catalogue,
+    containers: tuple[str, ...] = ("raw",),
 ) -> Synthesis:
-    """Validate model, voice, language and output format, or raise ApiError(400)."""
+    """Validate model, voice, language, output format and the generation settings, or
+    raise ApiError(400)."""
+    parse_generation(msg)
     return Synthesis(
         model_id=parse_model(msg.get("model_id")),
-        voice=parse_voice(msg.get("voice"), version),
+        voice=parse_voice(msg.get("voice"), version, catalogue),
         language=parse_language(msg),
         output_format=parse_output_format(msg.get("output_format"), containers),
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 # Voice embeddings were accepted up to this version (PY3 rolled back to it for them).
@@ -48,6 +49,7 @@ class Voice(Mapping[str, object]):
     is_owner: bool
     created_at: str
     embedding: tuple[float, ...] = field(repr=False)
+    user_id: str = "user_cartesia"
 
     @property
     def language(self) -> str:
@@ -178,6 +180,78 @@ VOICES: tuple[Voice, ...] = (
 
 VOICE_BY_ID: dict[str, Voice] = {v.id: v for v in VOICES}
 
+# The account the emulator's API keys belong to: it owns the voices it clones.
+EMULATOR_USER = "user_emulator"
+
+
+class Catalogue:
+    """One emulator's voices: the built-in ``VOICES``, then the ones cloned into it,
+    in listing (paging) order."""
+
+    def __init__(self, voices: Iterable[Voice] = VOICES) -> None:
+        self._voices: list[Voice] = list(voices)
+        self._by_id = {v.id: v for v in self._voices}
+
+    def __iter__(self) -> Iterator[Voice]:
+        return iter(self._voices)
+
+    def __len__(self) -> int:
+        return len(self._voices)
+
+    def __contains__(self, voice_id: object) -> bool:
+        return voice_id in self._by_id
+
+    def get(self, voice_id: str) -> Voice | None:
+        return self._by_id.get(voice_id)
+
+    def position(self, voice: Voice) -> int:
+        return self._voices.index(voice)
+
+    def add_clone(self, name: str, description: str, language: str) -> Voice:
+        """A new voice owned by the caller, listed after every other."""
+        vid = str(uuid.uuid4())
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        voice = Voice(
+            id=vid,
+            name=name,
+            description=description,
+            gender="gender_neutral",
+            locale=language,
+            accent=None,
+            is_owner=True,
+            created_at=now.isoformat().replace("+00:00", "Z"),
+            embedding=_embedding(vid),
+            user_id=EMULATOR_USER,
+        )
+        self._voices.append(voice)
+        self._by_id[vid] = voice
+        return voice
+
+
+def clone_json(voice: Voice, version: str) -> dict[str, object]:
+    """The ``VoiceMetadata`` POST /voices/clone answers with, in ``version``'s shape."""
+    if version >= NEW_SHAPE_SINCE:  # PY4 types/voice_metadata.py
+        return {
+            "id": voice.id,
+            "access": "private",
+            "created_at": voice.created_at,
+            "description": voice.description,
+            "language": voice.language,
+            "name": voice.name,
+            "tagline": voice.tagline,
+            "user_id": voice.user_id,
+            "visibility": "owner",
+        }
+    return {  # FERN's example: {id, user_id, is_public, name, description, created_at, language}
+        "id": voice.id,
+        "user_id": voice.user_id,
+        "is_public": False,
+        "name": voice.name,
+        "description": voice.description,
+        "created_at": voice.created_at,
+        "language": voice.language,
+    }
+
 
 def voice_json(voice: Voice, version: str, *, detail: bool = False) -> dict[str, object]:
     """A Voice object as ``version`` returns it; ``detail`` is GET /voices/{id}."""
@@ -194,7 +268,7 @@ def voice_json(voice: Voice, version: str, *, detail: bool = False) -> dict[str,
             "name": voice.name,
             "tagline": voice.tagline,
             "accent": voice.accent,
-            "country": voice.locale.split("-")[1],
+            "country": voice.locale.partition("-")[2] or None,
             "gender": voice.gender,
         }
     shape: dict[str, object] = {

@@ -273,7 +273,10 @@ class Session:
                 ctx = self._open(cid, msg, transcript)
             elif ctx.input_closed:
                 raise context_closed("Input arrived after the context's input was closed.")
-            elif transcript.strip() and parse_synthesis(msg, self.version) != ctx.synthesis:
+            elif (
+                transcript.strip()
+                and parse_synthesis(msg, self.version, self._emu.catalogue) != ctx.synthesis
+            ):
                 # Empty and whitespace-only control messages are not checked:
                 # PY2 closed and flushed contexts with unrelated model/voice/format.
                 raise context_closed(
@@ -290,7 +293,7 @@ class Session:
     def _open(self, cid: str, msg: dict[str, object], transcript: str) -> Context:
         if not is_speakable(transcript):
             raise empty_transcript()
-        synthesis = parse_synthesis(msg, self.version)
+        synthesis = parse_synthesis(msg, self.version, self._emu.catalogue)
         timestamps = flag(msg, "add_timestamps")
         phonemes = flag(msg, "add_phoneme_timestamps")
         limit = self.faults.max_contexts
