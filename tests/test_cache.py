@@ -107,6 +107,7 @@ CHANGED: dict[str, Any] = {
     "emotion": "positivity",
     "volume": 0.5,
     "pronunciation_dict_id": "dict-1",
+    "embedding": (0.25,) * 192,
 }
 
 

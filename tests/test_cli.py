@@ -13,6 +13,7 @@ import trio
 
 from cartesia_emulator import VOICES, Emulator, synth_pcm
 from daemon_harness import nonzero
+from voice_clips import wav_bytes
 
 KEY = "sk_car_test"
 
@@ -204,3 +205,245 @@ async def test_cache_warm_list_prune(emulator: Emulator, tmp_path: Path) -> None
     pruned = await herald("cache", "prune", "--all", "--config", str(config))
     assert pruned.returncode == 0, pruned.stderr.decode()
     assert ClipCache.from_config(cfg.cache).entries() == []
+
+
+# --- voices: listing, cloning, mixing ------------------------------------------------
+
+
+def transcripts(emu: Emulator) -> list[str]:
+    """What each context was asked to say: its transcripts joined, in order."""
+    joined: dict[str, str] = {}
+    for r in emu.received:
+        cid = r.msg.get("context_id")
+        if isinstance(cid, str) and isinstance(r.msg.get("transcript"), str):
+            joined[cid] = joined.get(cid, "") + str(r.msg["transcript"])
+    return list(joined.values())
+
+
+def sent_voices(emu: Emulator) -> list[object]:
+    return [r.msg["voice"] for r in emu.received if str(r.msg.get("transcript", "")).strip()]
+
+
+async def test_voices_follows_the_cursor_over_several_pages(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.faults.page_cap = 4  # fewer than herald asks for: it must follow the cursor
+    for version in ("2025-04-16", "2026-08-14"):
+        config = config_with(tmp_path, emulator, f'version = "{version}"')
+        result = await herald("voices", "--json", "--config", str(config))
+        assert result.returncode == 0, result.stderr.decode()
+        listed = json.loads(result.stdout)
+        assert [v["id"] for v in listed] == [v.id for v in VOICES]
+        assert set(listed[0]) == {"id", "name", "language", "description"}
+        assert listed[7]["language"] == "fr"
+
+
+async def test_clone_round_trip_listed_and_spoken(emulator: Emulator, tmp_path: Path) -> None:
+    clip = tmp_path / "grandma.wav"
+    clip.write_bytes(wav_bytes(6.0))
+    config = write_config(tmp_path, emulator)
+    result = await herald(
+        "voices", "clone", str(clip), "--name", "Grandma Rose", "--config", str(config)
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    (new,) = [v for v in emulator.catalogue if v.name == "Grandma Rose"]
+    assert f'cloned "Grandma Rose" from 6.0 s of audio: {new.id}' in out
+    assert f'  voice = "{new.id}"' in out.splitlines()
+    assert f'  voices = [{{name = "grandma-rose", id = "{new.id}"}}]' in out.splitlines()
+    assert new.language == "en" and new.is_owner
+    listed = await herald("voices", "--json", "--config", str(config))
+    assert json.loads(listed.stdout)[-1] == {
+        "id": new.id,
+        "name": "Grandma Rose",
+        "language": "en",
+        "description": "",
+    }
+    # The line it printed, in the config: `herald say` speaks with the new voice.
+    named = config.read_text().replace(
+        "[cartesia]\n", f'[cartesia]\nvoice = "grandma-rose"\n{out.splitlines()[-1].strip()}\n'
+    )
+    config.write_text(named)
+    wav = tmp_path / "out.wav"
+    said = await herald("say", "Hello, my dear.", "--wav", str(wav), "--config", str(config))
+    assert said.returncode == 0, said.stderr.decode()
+    assert sent_voices(emulator) == [{"mode": "id", "id": new.id}]
+
+
+async def test_clone_json_and_language(emulator: Emulator, tmp_path: Path) -> None:
+    clip = tmp_path / "abuela.wav"
+    clip.write_bytes(wav_bytes(5.0, rate=44100, channels=2))
+    config = write_config(tmp_path, emulator, "")
+    config.write_text(
+        config.read_text().replace("[cartesia]\n", '[cartesia]\nlanguage = "pt-BR"\n')
+    )
+    result = await herald(
+        "voices", "clone", str(clip), "--name", "Vó", "--json", "--config", str(config)
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    made = json.loads(result.stdout)
+    assert (made["name"], made["language"]) == ("Vó", "pt")  # a bare code for the clone
+    spanish = await herald(
+        "voices", "clone", str(clip), "--name", "Abuela", "--language", "es",
+        "--description", "Abuela Carmen", "--config", str(config),
+    )  # fmt: skip
+    assert spanish.returncode == 0, spanish.stderr.decode()
+    assert [(v.language, v.description) for v in emulator.catalogue][-1] == ("es", "Abuela Carmen")
+
+
+async def test_clone_checks_the_file_first_in_one_line(emulator: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, emulator)
+    short = tmp_path / "short.wav"
+    short.write_bytes(wav_bytes(3.2))
+    mp3 = tmp_path / "voice.mp3"
+    mp3.write_bytes(b"ID3\x04\x00" + b"\x00" * 5000)
+    cases = [
+        (short, "3.2 s of audio; a clone needs at least 5 s"),
+        (mp3, "not a WAV file (no RIFF/WAVE header); convert it first"),
+        (tmp_path / "missing.wav", "cannot read"),
+        (tmp_path, "cannot read"),
+    ]
+    for path, words in cases:
+        result = await herald("voices", "clone", str(path), "--name", "X", "--config", str(config))
+        err = result.stderr.decode()
+        assert result.returncode == 1, err
+        assert len(err.strip().splitlines()) == 1 and words in err, err
+        assert str(path) in err
+    bad_language = await herald(
+        "voices", "clone", str(short), "--name", "X", "--language", "English",
+        "--config", str(config),
+    )  # fmt: skip
+    assert bad_language.returncode == 1
+    assert len(emulator.catalogue) == len(VOICES)  # nothing was uploaded
+
+
+async def test_clone_error_from_cartesia_is_one_line_without_the_key(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    clip = tmp_path / "x.wav"
+    clip.write_bytes(wav_bytes(6.0))
+    config = write_config(tmp_path, emulator)
+    secret = "sk_car_wrong_secret_value"
+    result = await herald(
+        "voices", "clone", str(clip), "--name", "X", "--config", str(config), key=secret
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 1 and len(err.strip().splitlines()) == 1
+    assert "401" in err and secret not in err + result.stdout.decode()
+
+
+def config_with(tmp_path: Path, emu: Emulator, cartesia: str, extra: str = "") -> Path:
+    config = write_config(tmp_path, emu, extra)
+    config.write_text(config.read_text().replace("[cartesia]\n", f"[cartesia]\n{cartesia}\n"))
+    return config
+
+
+async def test_mix_prints_a_block_that_speaks_with_the_mixed_embedding(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from herald.voice_settings import mix_embeddings
+
+    a, b = VOICES[1], VOICES[2]
+    config = config_with(tmp_path, emulator, 'version = "2025-04-16"')
+    result = await herald(
+        "voices", "mix", a.id, b.id, "--weights", "0.7,0.3", "--name", "blend",
+        "--config", str(config),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    block = result.stdout.decode()
+    assert f"# {a.name} ({a.id})" in block and "[[cartesia.mix]]" in block
+    config.write_text(
+        config.read_text().replace("[cartesia]\n", '[cartesia]\nvoice = "blend"\n') + block
+    )
+    check = await herald("config", "check", "--config", str(config))
+    assert check.returncode == 0, check.stderr.decode()
+    said = await herald(
+        "say", "Both of us.", "--wav", str(tmp_path / "o.wav"), "--config", str(config)
+    )
+    assert said.returncode == 0, said.stderr.decode()
+    (voice,) = sent_voices(emulator)
+    assert isinstance(voice, dict) and voice["mode"] == "embedding"
+    rounded = [tuple(round(x, 6) for x in v.embedding) for v in (a, b)]
+    expected = mix_embeddings([(rounded[0], 0.7), (rounded[1], 0.3)])
+    assert voice["embedding"] == list(expected)
+
+
+async def test_mix_refused_on_a_newer_version(emulator: Emulator, tmp_path: Path) -> None:
+    config = config_with(tmp_path, emulator, 'version = "2026-03-01"')
+    result = await herald("voices", "mix", VOICES[1].id, "--name", "blend", "--config", str(config))
+    err = result.stderr.decode()
+    assert result.returncode == 1 and len(err.strip().splitlines()) == 1
+    assert "voices by embedding need cartesia.version 2025-11-04 or older" in err
+    assert "2026-03-01" in err
+
+
+async def test_config_check_refuses_a_mix_on_a_newer_version(tmp_path: Path) -> None:
+    embedding = "[" + ", ".join(["0.1"] * 192) + "]"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[cartesia]\nversion = "2026-08-14"\nvoice = "blend"\n'
+        f'[[cartesia.mix]]\nname = "blend"\nvoices = [{{embedding = {embedding}}}]\n'
+    )
+    result = await herald("config", "check", "--config", str(config))
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert "cartesia.mix[0]" in err and "cartesia.version" in err
+    assert '"2026-08-14"' in err and "2025-11-04 or older" in err
+    fine = config.read_text().replace("2026-08-14", "2025-11-04")
+    config.write_text(fine)
+    assert (await herald("config", "check", "--config", str(config))).returncode == 0
+
+
+# --- transforms and generation settings from `herald say` and `cache warm` ------------
+
+TRANSFORMS = """
+[[transforms]]
+replace = {Siobhan = "Shiv-awn"}
+
+[[transforms]]
+spell = "phone_numbers"
+
+[[transforms]]
+pause_after_questions = 0.6
+"""
+
+
+async def test_say_sends_the_transformed_text_and_generation_settings(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = config_with(
+        tmp_path,
+        emulator,
+        'speed = 0.9\nemotion = "calm"\nloudness = 1.25\npronunciation_dict_id = "pdict_home"',
+        TRANSFORMS,
+    )
+    text = "Siobhan, is that you? Call 555-123-4567 please."
+    wav = tmp_path / "out.wav"
+    result = await herald("say", text, "--wav", str(wav), "--config", str(config))
+    assert result.returncode == 0, result.stderr.decode()
+    expected = 'Shiv-awn, is that you?<break time="0.6s"/> Call <spell>555-123-4567</spell> please.'
+    assert transcripts(emulator) == [expected]
+    first = next(r.msg for r in emulator.received if r.msg.get("transcript"))
+    assert first["generation_config"] == {"speed": 0.9, "emotion": "calm", "volume": 1.25}
+    assert first["pronunciation_dict_id"] == "pdict_home"
+    with wave.open(str(wav)) as w:
+        assert w.readframes(w.getnframes()) == synth_pcm(expected, 24000)
+
+
+async def test_cache_warm_keys_the_transformed_text(emulator: Emulator, tmp_path: Path) -> None:
+    from herald.cache import ClipCache, clip_key
+    from herald.config import load_config
+    from herald.voicing import Voicing, voice_defaults
+
+    config = config_with(tmp_path, emulator, "", TRANSFORMS)
+    phrase = "Siobhan? Ring 555-123-4567."
+    result = await herald("cache", "warm", phrase, "--config", str(config))
+    assert result.returncode == 0, result.stderr.decode()
+    spoken = 'Shiv-awn?<break time="0.6s"/> Ring <spell>555-123-4567</spell>.'
+    assert transcripts(emulator) == [spoken]
+    cfg = load_config(config, {})
+    assert Voicing.from_config(cfg).text(phrase) == spoken
+    cache = ClipCache.from_config(cfg.cache)
+    clip = cache.get(clip_key(spoken, voice_defaults(cfg), "cartesia"))
+    assert clip is not None and clip.pcm == synth_pcm(spoken, 24000)
+    assert cache.get(clip_key(phrase, voice_defaults(cfg), "cartesia")) is None

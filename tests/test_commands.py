@@ -68,6 +68,7 @@ def test_plain_text_is_a_say_with_a_new_id() -> None:
     assert (cmd.priority, cmd.interrupt, cmd.cache, cmd.ttl) == ("normal", False, True, 60.0)
     unset = (cmd.voice, cmd.language, cmd.speed, cmd.emotion, cmd.volume, cmd.clip, cmd.at)
     assert unset == (None,) * 7
+    assert (cmd.loudness, cmd.pronunciation_dict_id) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -86,6 +87,8 @@ def test_json_say_with_every_field_is_typed() -> None:
         "language": "pt-BR",
         "speed": 1,
         "emotion": "happy",
+        "loudness": 2,
+        "pronunciation_dict_id": "pdict_kids-names.v2",
         "volume": 35,
         "priority": "high",
         "interrupt": True,
@@ -102,6 +105,8 @@ def test_json_say_with_every_field_is_typed() -> None:
         language="pt-BR",
         speed=1.0,
         emotion="happy",
+        loudness=2.0,
+        pronunciation_dict_id="pdict_kids-names.v2",
         volume=35,
         priority="high",
         interrupt=True,
@@ -111,6 +116,7 @@ def test_json_say_with_every_field_is_typed() -> None:
         at=1_767_225_600_000,
     )
     assert type(cmd.speed) is float and type(cmd.ttl) is float
+    assert type(cmd.loudness) is float
     assert type(cmd.volume) is int and type(cmd.at) is int
     with pytest.raises(AttributeError):
         cmd.text = "changed"  # type: ignore[misc]
@@ -135,6 +141,10 @@ def test_defaults_and_nulls() -> None:
     [
         ("speed", 0.6),
         ("speed", 1.5),
+        ("loudness", 0.5),
+        ("loudness", 2.0),
+        ("pronunciation_dict_id", "p" * 128),
+        ("pronunciation_dict_id", "pdict:x_1.2-3"),
         ("volume", 0),
         ("volume", 100),
         ("ttl", 86400),
@@ -375,8 +385,8 @@ NASTIES: list[tuple[Parser, bytes, str]] = [
     (
         parse_say,
         b'{"text": "a", "colour": "red"}',
-        'unknown field "colour"; allowed: text, id, voice, language, speed, emotion, volume, '
-        "priority, interrupt, clip, cache, ttl, at",
+        'unknown field "colour"; allowed: text, id, voice, language, speed, emotion, loudness, '
+        "pronunciation_dict_id, volume, priority, interrupt, clip, cache, ttl, at",
     ),
     (parse_stop, b'{"all": true}', 'unknown field "all"; allowed: id'),
     (
@@ -459,6 +469,43 @@ NASTIES: list[tuple[Parser, bytes, str]] = [
         parse_say,
         b'{"text": "a", "speed": 0.5}',
         '"speed": must be a number from 0.6 to 1.5, got 0.5',
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "loudness": 2.01}',
+        '"loudness": must be a number from 0.5 to 2.0, got 2.01',
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "loudness": 0.4}',
+        '"loudness": must be a number from 0.5 to 2.0, got 0.4',
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "loudness": 50}',  # a playback volume sent as loudness
+        '"loudness": must be a number from 0.5 to 2.0, got 50',
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "loudness": "loud"}',
+        '"loudness": must be a number from 0.5 to 2.0, got "loud"',
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "volume": 1.5}',  # a loudness sent as volume
+        '"volume": must be an integer from 0 to 100, got 1.5',
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "pronunciation_dict_id": ""}',
+        '"pronunciation_dict_id": must be a pronunciation dictionary id (1 to 128 letters, '
+        "digits, '_', '.', ':', '-'), got \"\"",
+    ),
+    (
+        parse_say,
+        b'{"text": "a", "pronunciation_dict_id": "kids names"}',
+        '"pronunciation_dict_id": must be a pronunciation dictionary id (1 to 128 letters, '
+        "digits, '_', '.', ':', '-'), got \"kids names\"",
     ),
     (
         parse_say,
@@ -622,6 +669,10 @@ def check_invariants(result: object) -> None:
         assert result.session_id is None or result.session_id.isprintable()
     if isinstance(result, SayCommand):
         assert result.speed is None or 0.6 <= result.speed <= 1.5
+        assert result.loudness is None or 0.5 <= result.loudness <= 2.0
+        assert result.pronunciation_dict_id is None or re.fullmatch(
+            r"[A-Za-z0-9_.:-]{1,128}", result.pronunciation_dict_id
+        )
         assert result.volume is None or 0 <= result.volume <= 100
         assert result.volume is None or type(result.volume) is int
         assert 0 < result.ttl <= 86400 and math.isfinite(result.ttl)
@@ -639,7 +690,7 @@ def check_invariants(result: object) -> None:
 
 
 SAY_FIELDS = ["text", "id", "voice", "language", "speed", "emotion", "volume", "priority"]
-SAY_FIELDS += ["interrupt", "clip", "cache", "ttl", "at"]
+SAY_FIELDS += ["interrupt", "clip", "cache", "ttl", "at", "loudness", "pronunciation_dict_id"]
 ALL_FIELDS = [*SAY_FIELDS, "final", "siteId", "lang", "sessionId"]
 
 scalars = (
@@ -675,6 +726,8 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "cache": st.booleans(),
     "ttl": st.floats(-1, 90000) | st.integers(-1, 90000),
     "at": st.integers(-1, MAX_AT_MS + 1),
+    "loudness": st.floats(0.4, 2.1) | st.integers(0, 100),
+    "pronunciation_dict_id": st.sampled_from(["pdict_1", "", "a b", "x" * 129]),
 }
 printable = st.characters(blacklist_categories=("Cc", "Cs"))
 valid_says = st.fixed_dictionaries(
@@ -692,6 +745,8 @@ valid_says = st.fixed_dictionaries(
         "cache": st.booleans(),
         "ttl": st.floats(0.001, 86400) | st.integers(1, 86400),
         "at": st.integers(0, MAX_AT_MS),
+        "loudness": st.floats(0.5, 2.0) | st.integers(1, 2),
+        "pronunciation_dict_id": st.from_regex(r"[A-Za-z0-9_.:-]{1,128}", fullmatch=True),
     },
 )
 
@@ -724,7 +779,7 @@ def assert_fields_as_sent(cmd: SayCommand, sent: dict[str, Any]) -> None:
             assert is_uuid4(got)
             continue
         expected = value.strip() if name == "text" and value is not None else value
-        if name in ("speed", "ttl") and type(value) is int:
+        if name in ("speed", "ttl", "loudness") and type(value) is int:
             expected = float(value)
         assert got == expected and type(got) is type(expected), (name, got, expected)
 

@@ -33,13 +33,23 @@ from herald.config import (
     load_config,
     parse_config,
 )
-from herald.config_sections import NamedVoice
+from herald.config_sections import MixedVoice, MixPart, NamedVoice
+from herald.config_transforms import TransformTable
 from herald.secret import Secret, SecretFileError, read_secret_file
+from herald.transforms import PauseAfterQuestions, Replace, Spell
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "herald.toml"
 SECRET = "sk_car_SECRET-value-7f3a9"
 PASSWORD = "hunter2-mqtt-PASSWORD-b1c4"
+
+EMBEDDING_A = tuple(round((i - 96) / 100, 2) for i in range(192))
+EMBEDDING_B = tuple(round(i / 200, 3) for i in range(192))
+
+
+def toml_array(values: tuple[float, ...]) -> str:
+    return "[" + ", ".join(repr(v) for v in values) + "]"
+
 
 # Every key of product.md's Configuration section (plus the TLS files), with a
 # non-default value, written as TOML.
@@ -72,6 +82,10 @@ model = "sonic-2"
 voice = "a0e99841-438c-4a64-b679-ae501e7d6091"
 language = "pt-BR"
 voices = [{name = "calm", id = "a0e99841-438c-4a64-b679-ae501e7d6091"}, {name = "b", id = "b0"}]
+speed = 1.2
+emotion = "content"
+loudness = 1.5
+pronunciation_dict_id = "pdict_family-names"
 
 [audio]
 device = "file:FILE=/tmp/out.raw,FORMAT=raw"
@@ -99,7 +113,27 @@ volume = 10
 
 [stream]
 idle_timeout = 3.5
-"""
+
+[[cartesia.mix]]
+name = "blend"
+voices = [{embedding = EMBEDDING_A, weight = 3}, {embedding = EMBEDDING_B}]
+
+[[transforms]]
+spell = "phone_numbers"
+
+[[transforms]]
+spell = "codes"
+
+[[transforms]]
+spell_pattern = "[0-9]{4}"
+
+[[transforms]]
+pause_after_questions = 0.75
+
+[[transforms]]
+replace = {Siobhan = "Shiv-awn", "Dr." = "Doctor"}
+ignore_case = true
+""".replace("EMBEDDING_A", toml_array(EMBEDDING_A)).replace("EMBEDDING_B", toml_array(EMBEDDING_B))
 
 ALL_KEYS = Config(
     device=DeviceConfig(
@@ -131,6 +165,16 @@ ALL_KEYS = Config(
             NamedVoice(name="calm", id="a0e99841-438c-4a64-b679-ae501e7d6091"),
             NamedVoice(name="b", id="b0"),
         ),
+        mix=(
+            MixedVoice(
+                name="blend",
+                voices=(MixPart(embedding=EMBEDDING_A, weight=3.0), MixPart(embedding=EMBEDDING_B)),
+            ),
+        ),
+        speed=1.2,
+        emotion="content",
+        loudness=1.5,
+        pronunciation_dict_id="pdict_family-names",
     ),
     audio=AudioConfig(device="file:FILE=/tmp/out.raw,FORMAT=raw", sample_rate=44100, volume=35),
     cache=CacheConfig(dir="/tmp/herald-cache", max_mb=1),
@@ -143,6 +187,13 @@ ALL_KEYS = Config(
     clips=ClipsConfig(dir="/srv/clips", chime_while_waiting=True),
     quiet_hours=QuietHoursConfig(windows=("22:00-07:00", "13:00-14:30"), mode="drop", volume=10),
     stream=StreamConfig(idle_timeout=3.5),
+    transforms=(
+        Spell("phone_numbers"),
+        Spell("codes"),
+        Spell("pattern", "[0-9]{4}"),
+        PauseAfterQuestions(0.75),
+        Replace((("Siobhan", "Shiv-awn"), ("Dr.", "Doctor")), ignore_case=True),
+    ),
 )
 
 
@@ -182,7 +233,13 @@ def test_empty_file_gives_the_documented_defaults() -> None:
         "voice": DEFAULT_VOICE,
         "language": "en",
         "voices": (),
+        "mix": (),
+        "speed": None,
+        "emotion": None,
+        "loudness": None,
+        "pronunciation_dict_id": "",
     }
+    assert config.transforms == ()
     assert DEFAULT_VOICE == "f786b574-daa5-4673-aa0c-cbe3e8534c02"
     assert config.audio == AudioConfig(device="default", sample_rate=24000, volume=100)
     assert config.cache == CacheConfig(dir="/var/cache/herald", max_mb=256)
@@ -229,6 +286,13 @@ def test_example_config_documents_every_key() -> None:
         assert f"[{name}]" in text
         for field in msgspec.structs.fields(section_type):
             assert f"\n{field.encode_name} = " in text or f"# {field.encode_name} = " in text
+    # The arrays of tables, shown commented out: every key of a block is there too.
+    for block, table in (("[[transforms]]", TransformTable), ("[[cartesia.mix]]", MixedVoice)):
+        assert f"# {block}" in text
+        for field in msgspec.structs.fields(table):
+            assert f"# {field.encode_name} = " in text, f"{block} {field.encode_name}"
+    for key in ("embedding", "weight"):
+        assert f"{key} = " in text
 
 
 def test_tls_without_ca_file_is_allowed() -> None:

@@ -24,7 +24,6 @@ from herald.audio import AlsaDevice, Player, SinkDevice
 from herald.buttons import Action, Buttons, Press
 from herald.cache import ClipCache
 from herald.cartesia.client import CartesiaClient, CloudState, CloudStatus
-from herald.cartesia.protocol import VoiceParams
 from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.clips import Clips
 from herald.commands import SayCommand, new_id
@@ -38,20 +37,13 @@ from herald.router import Outgoing, Router, Topics
 from herald.sdnotify import Notifier
 from herald.speaker import Job, Speaker, SpeakerState, SpeakEvent
 from herald.speech import Sources
+from herald.voicing import PlainTextVoice, Voicing
+from herald.voicing import voice_defaults as voice_defaults  # moved; tests import it here
 
 log = logging.getLogger("herald")
 
 READY_TIMEOUT = 20.0  # READY=1 after this even if broker or audio are not up (degraded)
 SHUTDOWN_BUDGET = 1.5  # seconds for the graceful part of a stop (2 s in all)
-
-
-def voice_defaults(cfg: Config) -> VoiceParams:
-    return VoiceParams(
-        model=cfg.cartesia.model,
-        voice=cfg.cartesia.voice_id(cfg.cartesia.voice),
-        language=cfg.cartesia.language,
-        sample_rate=cfg.audio.sample_rate,
-    )
 
 
 class Daemon:
@@ -103,12 +95,17 @@ class Daemon:
             self.client,
             Clips(Path(cfg.clips.dir), cfg.audio.sample_rate),
             cache=None,  # opened in run(): its first scan touches the disk
-            local=_local_voice(cfg),
+            local=_plain_text(_local_voice(cfg)),
             cloud_timeout=cfg.offline.cloud_timeout,
             chime_while_waiting=cfg.clips.chime_while_waiting,
         )
         self.speaker = Speaker(
-            self.sources, self.player, voice_defaults(cfg), self._events_in, self.controls
+            self.sources,
+            self.player,
+            voice_defaults(cfg),
+            self._events_in,
+            self.controls,
+            voicing=Voicing.from_config(cfg),
         )
         self._stopping = False
         self.router = Router(
@@ -308,6 +305,11 @@ class Daemon:
         while True:
             self.notifier.watchdog()
             await trio.sleep(interval)
+
+
+def _plain_text(voice: PiperVoice | None) -> PlainTextVoice | None:
+    # The transforms add Cartesia's tags; Piper would read them out.
+    return PlainTextVoice(voice) if voice is not None else None
 
 
 def _local_voice(cfg: Config) -> PiperVoice | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from herald import __version__
+from herald import __version__, cli_voices
+from herald.cli_errors import UsageError
 from herald.config import Config, ConfigError, default_config_path, load_config
 from herald.secret import Secret
 
@@ -22,23 +22,24 @@ if TYPE_CHECKING:
     from herald.cartesia.protocol import VoiceParams
 
 
-class UsageError(Exception):
-    """A problem the user can fix; printed as one line, exit status 1."""
-
-
-def _parser() -> argparse.ArgumentParser:
+def _common(default: object) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
         type=Path,
-        default=None,
+        default=default,
         help="config file (default: $HERALD_CONFIG or /etc/herald/config.toml)",
     )
     common.add_argument(
         "--log-level",
-        default=None,
+        default=default,
         help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, else quiet)",
     )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(None)
 
     parser = argparse.ArgumentParser(prog="herald", description="A voice appliance daemon.")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
@@ -50,8 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("text", metavar="TEXT")
     say.add_argument("--wav", type=Path, help="write a WAV file instead of playing")
 
-    voices = sub.add_parser("voices", parents=[common], help="list Cartesia voices")
-    voices.add_argument("--json", action="store_true", help="print JSON for scripts")
+    cli_voices.add_parser(sub, common, _common(argparse.SUPPRESS))
 
     cache = sub.add_parser("cache", help="the clip cache")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "say":
             return _run(_say, cfg, args.text, args.wav)
         if args.command == "voices":
-            return _run(_voices, cfg, args.json)
+            return _run(cli_voices.run, cfg, args)
         if args.command == "cache":
             return _cache(cfg, args)
         if args.command == "doctor":
@@ -167,16 +167,18 @@ def _require_key(cfg: Config) -> Secret:
 
 
 async def _say(cfg: Config, text: str, wav: Path | None) -> int:
-    from herald.app import voice_defaults
     from herald.cartesia.client import CartesiaClient, CloudState
     from herald.cartesia.errors import CartesiaError
     from herald.cartesia.ws_adapter import TrioWsConnector
+    from herald.voicing import Voicing, voice_defaults
 
     if not text.strip():
         raise UsageError("TEXT is empty")
     key = _require_key(cfg)
     client = CartesiaClient(TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version))
-    params = voice_defaults(cfg)  # the daemon's voice: what `say` plays, `run` would too
+    # The daemon's voice and transforms: what `say` plays, `run` would too.
+    params = voice_defaults(cfg)
+    text = Voicing.from_config(cfg).text(text)
     output = _WavOutput(wav, cfg) if wav is not None else _SpeakerOutput(cfg)
     async with trio.open_nursery() as nursery:
         await output.start(nursery)
@@ -280,15 +282,16 @@ def _cache(cfg: Config, args: argparse.Namespace) -> int:
 async def _warm(cfg: Config, cache: ClipCache, phrases: list[str]) -> int:
     """Synthesize each phrase not yet cached, over one socket, into the cache the
     daemon reads (same key: same voice, model, language and rate as `herald run`)."""
-    from herald.app import voice_defaults
     from herald.cache import ClipMeta, clip_key
     from herald.cache.commands import progress_line
     from herald.cartesia.client import CartesiaClient, CloudState
     from herald.cartesia.errors import CartesiaError
     from herald.cartesia.ws_adapter import TrioWsConnector
+    from herald.voicing import Voicing, voice_defaults
 
     key = _require_key(cfg)
     params = voice_defaults(cfg)
+    voicing = Voicing.from_config(cfg)
     client = CartesiaClient(TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version))
     tty = sys.stderr.isatty()
     made = skipped = 0
@@ -303,13 +306,15 @@ async def _warm(cfg: Config, cache: ClipCache, phrases: list[str]) -> int:
                     end="\r" if tty else "\n",
                     file=sys.stderr,
                 )
-                clip = clip_key(phrase, params, "cartesia")
+                # Keyed by the text as sent, as the daemon keys what it speaks.
+                spoken = voicing.text(phrase)
+                clip = clip_key(spoken, params, "cartesia")
                 if await trio.to_thread.run_sync(cache.get, clip) is not None:
                     skipped += 1
                     continue
                 pcm = bytearray()
-                await _synthesize(client, params, phrase, pcm.extend)
-                meta = ClipMeta.from_params(phrase, params, "cartesia")
+                await _synthesize(client, params, spoken, pcm.extend)
+                meta = ClipMeta.from_params(spoken, params, "cartesia")
 
                 def store(clip: str = clip, meta: ClipMeta = meta, pcm: bytes = bytes(pcm)) -> bool:
                     with cache.begin(clip, meta) as writer:
@@ -344,26 +349,3 @@ async def _doctor(cfg: Config) -> int:
     from herald.doctor import run_doctor
 
     return await run_doctor(cfg, sys.stdout)
-
-
-async def _voices(cfg: Config, as_json: bool) -> int:
-    from herald.cartesia.errors import CartesiaError
-    from herald.cartesia.rest import CartesiaRest
-
-    key = _require_key(cfg)
-    rest = CartesiaRest(cfg.cartesia.api_url, key, cfg.cartesia.version)
-    try:
-        voices = await rest.list_voices()
-    except CartesiaError as exc:
-        raise UsageError(str(exc)) from None
-    if as_json:
-        rows = [
-            {"id": v.id, "name": v.name, "language": v.language, "description": v.description}
-            for v in voices
-        ]
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
-    for v in voices:
-        desc = v.description if len(v.description) <= 60 else v.description[:57] + "..."
-        print(f"{v.id}  {v.language:<5}  {v.name:<24}  {desc}")
-    return 0

@@ -46,6 +46,7 @@ from herald.commands_text import (
     quote,
     show_text_value,
 )
+from herald.voice_settings import EMOTIONS, MAX_LOUDNESS, MAX_SPEED, MIN_LOUDNESS, MIN_SPEED
 
 __all__ = [
     "EMOTIONS",
@@ -72,23 +73,10 @@ __all__ = [
 
 Priority = Literal["normal", "high"]
 
-# Cartesia's emotions for generation_config (cartesia SDK, types/emotion.py; sonic-3).
-EMOTIONS: Final = (
-    *("neutral", "happy", "excited", "enthusiastic", "elated", "euphoric", "triumphant"),
-    *("amazed", "surprised", "flirtatious", "curious", "content", "peaceful", "serene"),
-    *("calm", "grateful", "affectionate", "trust", "sympathetic", "anticipation"),
-    *("mysterious", "angry", "mad", "outraged", "frustrated", "agitated", "threatened"),
-    *("disgusted", "contempt", "envious", "sarcastic", "ironic", "sad", "dejected"),
-    *("melancholic", "disappointed", "hurt", "guilty", "bored", "tired", "rejected"),
-    *("nostalgic", "wistful", "apologetic", "hesitant", "insecure", "confused", "resigned"),
-    *("anxious", "panicked", "alarmed", "scared", "proud", "confident", "distant"),
-    *("skeptical", "contemplative", "determined"),
-)
 _EMOTION_SET = frozenset(EMOTIONS)
 
 MAX_AT_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_TTL_S: Final = 86_400.0
-MIN_SPEED, MAX_SPEED = 0.6, 1.5  # Cartesia's generation_config.speed
 
 
 def new_id() -> str:
@@ -108,6 +96,10 @@ class SayCommand(msgspec.Struct, frozen=True, kw_only=True):
     language: str | None = None  # "en", "pt-BR"; None: the configured language
     speed: float | None = None  # Cartesia generation_config.speed, 0.6 to 1.5
     emotion: str | None = None  # one of EMOTIONS (Cartesia generation_config.emotion)
+    # Cartesia generation_config.volume, 0.5 to 2.0: how loudly the voice speaks. Not
+    # `volume`, which is herald's playback volume (product.md).
+    loudness: float | None = None
+    pronunciation_dict_id: str | None = None  # a Cartesia pronunciation dictionary
     volume: int | None = None  # playback volume 0-100 for this utterance; None: the current
     priority: Priority = "normal"  # "high" goes before queued "normal" ones
     interrupt: bool = False  # stop what is playing and speak now
@@ -153,6 +145,8 @@ _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
 _Voice = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}\Z")]
 _Language = Annotated[str, Meta(pattern=r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*\Z")]
 _Speed = Annotated[float, Meta(ge=MIN_SPEED, le=MAX_SPEED)]
+_Loudness = Annotated[float, Meta(ge=MIN_LOUDNESS, le=MAX_LOUDNESS)]
+_DictId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}\Z")]
 _Volume = Annotated[int, Meta(ge=0, le=100)]
 _Clip = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\Z")]
 _Ttl = Annotated[float, Meta(gt=0, le=MAX_TTL_S)]
@@ -184,6 +178,11 @@ _SAY_FIELDS: Mapping[str, Field] = {
     "language": field(_Language | None, 'a language code such as "en" or "pt-BR"'),
     "speed": field(_Speed | None, f"a number from {MIN_SPEED} to {MAX_SPEED}"),
     "emotion": field(str | None, "a string", _emotion),
+    "loudness": field(_Loudness | None, f"a number from {MIN_LOUDNESS} to {MAX_LOUDNESS}"),
+    "pronunciation_dict_id": field(
+        _DictId | None,
+        "a pronunciation dictionary id (1 to 128 letters, digits, '_', '.', ':', '-')",
+    ),
     "volume": field(_Volume | None, _VOLUME_WORDS),
     "priority": field(Priority, '"normal" or "high"'),
     "interrupt": field(bool, "true or false"),

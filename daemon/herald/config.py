@@ -5,8 +5,10 @@ errors naming the key path, the value given and what is allowed; all of them are
 reported at once, in one `ConfigError`.
 
 The sections live in `herald.config_sections`: adding a section means a `Section`
-subclass there and a field of `Config` here. `[[buttons]]`, an array of tables, is
-validated by `herald.config_buttons`.
+subclass there and a field of `Config` here. The arrays of tables `[[buttons]]` and
+`[[transforms]]` are validated by `herald.config_buttons` and
+`herald.config_transforms`; an array of tables inside a section that lists it in
+`ITEMIZED` (`[[cartesia.mix]]`) is validated table by table here.
 
 Secrets (the Cartesia API key, the MQTT password) are not TOML keys: they are read from
 the file a key names, else from systemd's `$CREDENTIALS_DIRECTORY`, else from the
@@ -18,7 +20,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args, get_origin
 
 import msgspec
 
@@ -40,7 +42,9 @@ from herald.config_sections import (
     default_device_id,
     device_id_from_hostname,
 )
+from herald.config_transforms import validate_transforms
 from herald.secret import Secret, SecretFileError, read_secret_file
+from herald.transforms import Transform
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -82,6 +86,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     quiet_hours: QuietHoursConfig = msgspec.field(default_factory=QuietHoursConfig)
     stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
     buttons: tuple[ButtonConfig, ...] = ()  # [[buttons]]: an array of tables
+    transforms: tuple[Transform, ...] = ()  # [[transforms]]: applied in this order
     # Not TOML keys: loaded from files, systemd credentials or the environment.
     cartesia_api_key: Secret | None = None  # None: cloud voice off
     mqtt_password: Secret | None = None
@@ -229,6 +234,10 @@ def build_config(
             sections["buttons"], button_errors = validate_buttons(table)
             errors.extend(button_errors)
             continue
+        if name == "transforms":
+            sections["transforms"], transform_errors = validate_transforms(table)
+            errors.extend(transform_errors)
+            continue
         if name not in _SECTION_FIELDS:
             errors.append(_unknown_top_level(name, table))
             continue
@@ -236,7 +245,7 @@ def build_config(
         if not isinstance(table, Mapping):
             errors.append(f"{name} = {format_value(table)}: must be a table ([{name}])")
             continue
-        values, section_errors = validate_table(section_type, table, name)
+        values, section_errors = _validate_section(section_type, table, name)
         section = section_type(**values)
         # Checks across keys only make sense once each key is valid.
         errors.extend(section_errors or section.check(name))
@@ -252,8 +261,64 @@ def build_config(
     return Config(**sections)
 
 
+def _validate_section(
+    section_type: type[Section], table: Mapping[str, Any], path: str
+) -> tuple[dict[str, Any], list[str]]:
+    """`validate_table`, with the arrays of tables named in `ITEMIZED` checked table by
+    table (so an error names `path.key[i].subkey`); each table's own `check` too."""
+    itemized = {
+        f.encode_name: f
+        for f in msgspec.structs.fields(section_type)
+        if f.name in section_type.ITEMIZED
+    }
+    plain = {k: v for k, v in table.items() if k not in itemized}
+    values, errors = validate_table(section_type, plain, path)
+    for key, field in itemized.items():
+        if key not in table:
+            continue
+        items, item_errors = _validate_items(_item_type(field.type), table[key], f"{path}.{key}")
+        errors.extend(item_errors)
+        if not item_errors:
+            values[field.name] = items
+    return values, errors
+
+
+def _item_type(tp: Any) -> type[Section]:
+    """`Section` in `tuple[Section, ...]`, `Annotated` or not."""
+    while get_origin(tp) is not tuple:
+        tp = get_args(tp)[0]  # Annotated[X, ...] -> X
+    item: type[Section] = get_args(tp)[0]
+    return item
+
+
+def _validate_items(
+    item_type: type[Section], value: object, path: str
+) -> tuple[tuple[Section, ...], list[str]]:
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return (), [f"{path} = {format_value(value)}: must be an array of tables"]
+    items: list[Section] = []
+    errors: list[str] = []
+    required = [f for f in msgspec.structs.fields(item_type) if f.required]
+    for i, table in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(table, Mapping):
+            errors.append(f"{where} = {format_value(table)}: must be a table")
+            continue
+        values, item_errors = _validate_section(item_type, table, where)
+        item_errors.extend(
+            f"{where}.{f.encode_name}: required" for f in required if f.encode_name not in table
+        )
+        if item_errors:
+            errors.extend(item_errors)
+            continue
+        item = item_type(**values)
+        errors.extend(item.check(where))
+        items.append(item)
+    return tuple(items), errors
+
+
 def _unknown_top_level(name: str, value: object) -> str:
-    allowed = ", ".join([*SECTIONS, "[[buttons]]"])
+    allowed = ", ".join([*SECTIONS, "[[buttons]]", "[[transforms]]"])
     if isinstance(value, Mapping):
         return f"{format_key(name)}: unknown section (allowed: {allowed})"
     homes = [s for s, tp in SECTIONS.items() if name in _keys(tp)]

@@ -8,13 +8,24 @@ section; errors that involve several keys of a section go in that section's `che
 import datetime as dt
 import re
 import socket
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
 
 from herald.config_check import format_path, format_value
 from herald.quiet_hours import QuietHours, parse_window
+from herald.voice_settings import (
+    EMBEDDING_SIZE,
+    EMBEDDINGS_UNTIL,
+    EMOTIONS,
+    MAX_LOUDNESS,
+    MAX_SPEED,
+    MIN_LOUDNESS,
+    MIN_SPEED,
+    embeddings_accepted,
+    mix_embeddings,
+)
 
 DEFAULT_VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -68,6 +79,40 @@ SampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
 Volume = Annotated[int, Meta(ge=0, le=100)]
 Megabytes = Annotated[int, Meta(ge=1)]
 Seconds = Annotated[float, Meta(gt=0, le=30, description="a number of seconds above 0, at most 30")]
+# Cartesia's generation_config; absent (TOML has no null): Cartesia's own default.
+Speed = Annotated[
+    Annotated[float, Meta(ge=MIN_SPEED, le=MAX_SPEED)] | None,
+    Meta(description=f"a number from {MIN_SPEED} to {MAX_SPEED}"),
+]
+Loudness = Annotated[
+    Annotated[float, Meta(ge=MIN_LOUDNESS, le=MAX_LOUDNESS)] | None,
+    Meta(description=f"a number from {MIN_LOUDNESS} to {MAX_LOUDNESS}"),
+]
+if TYPE_CHECKING:
+    Emotion = str
+else:
+    Emotion = Literal[EMOTIONS]
+DictId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_.:-]{0,128}\Z",
+        description="a pronunciation dictionary id (letters, digits, '_', '.', ':', '-'), "
+        'or "" for none',
+    ),
+]
+Embedding = Annotated[
+    # Bounded so that mixing them can never overflow (Cartesia's are small numbers).
+    tuple[Annotated[float, Meta(ge=-1e6, le=1e6)], ...],
+    Meta(
+        min_length=EMBEDDING_SIZE,
+        max_length=EMBEDDING_SIZE,
+        description=f"an array of {EMBEDDING_SIZE} numbers between -1e6 and 1e6 "
+        "(`herald voices mix` prints them)",
+    ),
+]
+Weight = Annotated[
+    float, Meta(gt=0, le=1000, description="a number above 0 (weights are relative)")
+]
 
 
 def device_id_from_hostname(hostname: str) -> str:
@@ -88,7 +133,12 @@ def default_device_id() -> str:
 
 
 class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of the config sections: frozen, keyword-only, no unknown keys."""
+    """Base of the config sections (and of tables inside them): frozen, keyword-only,
+    no unknown keys."""
+
+    # Keys holding an array of tables checked table by table, so that an error names
+    # `section.key[i].subkey` (herald.config does it).
+    ITEMIZED: ClassVar[tuple[str, ...]] = ()
 
     def check(self, path: str) -> list[str]:
         """Errors that involve several keys (each key alone is already valid)."""
@@ -145,8 +195,37 @@ class NamedVoice(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     id: NonEmpty
 
 
+class MixPart(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One voice of a `cartesia.mix` entry: its embedding and its share."""
+
+    embedding: Embedding
+    weight: Weight = 1.0
+
+
+class MixedVoice(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One of `cartesia.mix`: a voice made of embeddings, used by its name like
+    `cartesia.voices`. One part is a voice by embedding; several are mixed."""
+
+    ITEMIZED = ("voices",)
+
+    name: VoiceName
+    voices: tuple[MixPart, ...]
+
+    def check(self, path: str) -> list[str]:
+        if self.voices:
+            return []
+        return [f"{path}.voices: needs at least one {{embedding = [...], weight = n}}"]
+
+    @property
+    def embedding(self) -> tuple[float, ...]:
+        """The embedding to send: the weighted average of the parts."""
+        return mix_embeddings([(p.embedding, p.weight) for p in self.voices])
+
+
 class CartesiaConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """[cartesia]: the cloud voice."""
+
+    ITEMIZED = ("mix",)
 
     url: WsUrl = "wss://api.cartesia.ai/tts/websocket"
     api_url: HttpUrl = "https://api.cartesia.ai"
@@ -158,6 +237,16 @@ class CartesiaConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     # Named voices: the Home Assistant voice select, `P/D/voice/set`, and "voice" in a say
     # accept these names. `voice` above may be one of the names.
     voices: tuple[NamedVoice, ...] = ()
+    # Named voices by embedding (one part) or mixed from several; only on API versions
+    # up to EMBEDDINGS_UNTIL. Their names work wherever those of `voices` do.
+    mix: tuple[MixedVoice, ...] = ()
+    # generation_config and pronunciation_dict_id of every say that does not set its own.
+    speed: Speed = None
+    emotion: Annotated[
+        Emotion | None, Meta(description="one of Cartesia's emotions: " + ", ".join(EMOTIONS))
+    ] = None
+    loudness: Loudness = None  # generation_config.volume
+    pronunciation_dict_id: DictId = ""  # "": none
 
     def check(self, path: str) -> list[str]:
         names = [v.name for v in self.voices]
@@ -165,24 +254,43 @@ class CartesiaConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=T
             f"{path}.voices: the name {format_value(name)} is used twice"
             for name in sorted({n for n in names if names.count(n) > 1})
         ]
+        mixed = [m.name for m in self.mix]
+        errors.extend(
+            f"{path}.mix: the name {format_value(name)} is used twice "
+            f"(the names of {path}.voices and {path}.mix are one list)"
+            for name in sorted({n for n in mixed if (names + mixed).count(n) > 1})
+        )
         try:
             dt.date.fromisoformat(self.version)
         except ValueError:
             errors.append(f"{path}.version = {format_value(self.version)}: not a valid date")
+        if self.mix and not embeddings_accepted(self.version):
+            errors.extend(
+                f"{path}.mix[{i}] ({format_value(m.name)}): voices by embedding need "
+                f"Cartesia API version {EMBEDDINGS_UNTIL} or older, and {path}.version is "
+                f"{format_value(self.version)} (newer versions take voices by id only): "
+                f'use {path}.voices, or set {path}.version = "{EMBEDDINGS_UNTIL}"'
+                for i, m in enumerate(self.mix)
+            )
         return errors
 
     @property
     def voice_ids(self) -> dict[str, str]:
-        """Name → voice id, in the order of the config."""
-        return {v.name: v.id for v in self.voices}
+        """Name → voice id, in the order of the config; a `mix` voice maps to its name."""
+        return {v.name: v.id for v in self.voices} | {m.name: m.name for m in self.mix}
+
+    @property
+    def embeddings(self) -> dict[str, tuple[float, ...]]:
+        """Name → embedding of each `mix` voice (its parts mixed)."""
+        return {m.name: m.embedding for m in self.mix}
 
     def voice_id(self, voice: str) -> str:
         """A voice name of `voices` resolved to its id; anything else as it is."""
         return self.voice_ids.get(voice, voice)
 
     def voice_name(self, voice: str) -> str | None:
-        """The name under which `voices` lists a voice (given by name or id)."""
-        return next((v.name for v in self.voices if voice in (v.name, v.id)), None)
+        """The name under which `voices` (or `mix`) lists a voice (given by name or id)."""
+        return next((n for n, id in self.voice_ids.items() if voice in (n, id)), None)
 
 
 class AudioConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

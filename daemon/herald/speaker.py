@@ -27,6 +27,7 @@ from herald.observable import Observable
 from herald.queue_policy import Queued, SpeakQueue
 from herald.speech import Sources, SpeechFailed, Utterance, produce
 from herald.text_stream import TextFeed
+from herald.voicing import Voicing
 
 log = logging.getLogger("herald.speaker")
 
@@ -82,11 +83,13 @@ class Speaker:
         events: trio.MemorySendChannel[SpeakEvent],
         settings: Settings,
         *,
+        voicing: Voicing | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._sources = sources
         self._player = player
         self._defaults = defaults
+        self._voicing = voicing if voicing is not None else Voicing()
         self._events = events
         self._settings = settings
         self._wall_clock = wall_clock  # only to turn a say's `at` into trio time
@@ -251,8 +254,11 @@ class Speaker:
         if cmd.at is not None:
             # Rooms in sync: the first sample reaches the DAC at that wall-clock time.
             stream.start_at(trio.current_time() + cmd.at / 1000 - self._wall_clock())
+        # The transforms, once per utterance: Cartesia, the cache key and a failover all
+        # see the same text. A streamed say is not transformed (see the README).
+        text = self._voicing.text(cmd.text) if cmd.text is not None else None
         utt = Utterance(
-            cmd.text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
+            text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
         )
         announcer = _StartAnnouncer(self, entry, utt)
         volume = self._player.volume
@@ -292,16 +298,18 @@ class Speaker:
 
     def _params(self, cmd: SayCommand) -> VoiceParams:
         d = self._defaults
+        voice = self._settings.resolve_voice(cmd.voice)
         return VoiceParams(
             model=d.model,
-            voice=self._settings.resolve_voice(cmd.voice),
+            voice=voice,
             language=cmd.language or d.language,
             sample_rate=d.sample_rate,
             encoding=d.encoding,
             speed=cmd.speed if cmd.speed is not None else d.speed,
             emotion=cmd.emotion or d.emotion,
-            volume=d.volume,
-            pronunciation_dict_id=d.pronunciation_dict_id,
+            volume=cmd.loudness if cmd.loudness is not None else d.volume,
+            pronunciation_dict_id=cmd.pronunciation_dict_id or d.pronunciation_dict_id,
+            embedding=self._voicing.embedding(voice),
         )
 
     # --- events ------------------------------------------------------------------

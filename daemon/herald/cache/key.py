@@ -1,10 +1,10 @@
 """Cache keys: which utterances are "the same" and may share one clip.
 
 Two requests share a clip only if every input that changes the audio is equal: the
-normalized text, each field of `VoiceParams` (model, voice, language, sample rate,
-encoding, speed, emotion, volume, pronunciation dictionary) and the source that made
-the audio. A clip the local voice made is keyed apart, so it can never be served as
-Cartesia audio.
+normalized text (after the text transforms: the text Cartesia was sent), each field of
+`VoiceParams` (model, voice, language, sample rate, encoding, speed, emotion, loudness,
+pronunciation dictionary, embedding) and the source that made the audio. A clip the
+local voice made is keyed apart, so it can never be served as Cartesia audio.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ SOURCES: tuple[Source, ...] = ("cartesia", "local")
 # Bumped when the canonical encoding changes, so old clips are simply never hit again
 # (and age out through LRU eviction) instead of being served under a new meaning.
 KEY_VERSION = 1
+
+# Fields added to VoiceParams after KEY_VERSION 1: left out of the key while unset, so
+# the clips made before they existed (which did not use them) keep their keys.
+_ADDED_LATER = frozenset({"embedding"})
 
 _WHITESPACE = re.compile(r"\s+")
 _KEY = re.compile(r"[0-9a-f]{64}\Z")
@@ -55,7 +59,9 @@ def clip_key(text: str, params: VoiceParams, source: Source) -> str:
     if source not in SOURCES:
         raise ValueError(f"source {source!r}: must be one of {', '.join(SOURCES)}")
     parts: dict[str, object] = {
-        f.name: _canonical(getattr(params, f.name)) for f in dataclasses.fields(params)
+        f.name: _canonical(getattr(params, f.name))
+        for f in dataclasses.fields(params)
+        if not (f.name in _ADDED_LATER and getattr(params, f.name) is None)
     }
     parts["text"] = normalize_text(text)
     parts["source"] = source

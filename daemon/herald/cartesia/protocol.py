@@ -30,14 +30,41 @@ class VoiceParams:
     encoding: str = "pcm_s16le"
     speed: float | None = None
     emotion: str | None = None
-    volume: float | None = None
+    volume: float | None = None  # generation_config.volume (herald's "loudness")
     pronunciation_dict_id: str | None = None
+    # A voice given by embedding (API versions up to 2025-11-04); ``voice`` then only
+    # names it (the cache and the logs show it).
+    embedding: tuple[float, ...] | None = None
+
+
+def voice_specifier(params: VoiceParams) -> dict[str, Any]:
+    """The ``voice`` of a request: by id, or by embedding when the params carry one."""
+    if params.embedding is not None:
+        return {"mode": "embedding", "embedding": list(params.embedding)}
+    return {"mode": "id", "id": params.voice}
+
+
+def generation_fields(params: VoiceParams) -> dict[str, Any]:
+    """``generation_config`` and ``pronunciation_dict_id``, each only when set."""
+    fields: dict[str, Any] = {}
+    generation: dict[str, Any] = {}
+    if params.speed is not None:
+        generation["speed"] = params.speed
+    if params.emotion is not None:
+        generation["emotion"] = params.emotion
+    if params.volume is not None:
+        generation["volume"] = params.volume
+    if generation:
+        fields["generation_config"] = generation
+    if params.pronunciation_dict_id is not None:
+        fields["pronunciation_dict_id"] = params.pronunciation_dict_id
+    return fields
 
 
 def _generation_body(params: VoiceParams) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model_id": params.model,
-        "voice": {"mode": "id", "id": params.voice},
+        "voice": voice_specifier(params),
         "output_format": {
             "container": "raw",
             "encoding": params.encoding,
@@ -51,17 +78,7 @@ def _generation_body(params: VoiceParams) -> dict[str, Any]:
     }
     if params.language is not None:
         body["language"] = params.language
-    generation: dict[str, Any] = {}
-    if params.speed is not None:
-        generation["speed"] = params.speed
-    if params.emotion is not None:
-        generation["emotion"] = params.emotion
-    if params.volume is not None:
-        generation["volume"] = params.volume
-    if generation:
-        body["generation_config"] = generation
-    if params.pronunciation_dict_id is not None:
-        body["pronunciation_dict_id"] = params.pronunciation_dict_id
+    body.update(generation_fields(params))
     return body
 
 

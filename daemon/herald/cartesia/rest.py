@@ -1,4 +1,4 @@
-"""Cartesia's REST API on httpx2: listing voices and one-shot synthesis.
+"""Cartesia's REST API on httpx2: voices (list, get, clone) and one-shot synthesis.
 
 httpx2 is imported lazily: only the CLI and the doctor use REST, never the
 idle daemon.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from herald.cartesia.errors import CartesiaError, error_for_status
-from herald.cartesia.protocol import VoiceParams
+from herald.cartesia.protocol import VoiceParams, generation_fields, voice_specifier
 from herald.secret import Secret
 
 if TYPE_CHECKING:
@@ -28,13 +28,25 @@ class VoiceInfo:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class VoiceDetail:
+    info: VoiceInfo
+    embedding: tuple[float, ...] | None  # only API versions up to 2025-11-04 return it
+
+
+class _Locale(msgspec.Struct):
+    locale: str = ""
+
+
 class _Voice(msgspec.Struct):
     id: str
     name: str = ""
     description: str | None = None
     tagline: str | None = None  # 2026-08-14 shape
     language: str | None = None
-    locales: list[str] | None = None  # 2026-08-14 shape
+    # 2026-08-14 shape: [{"locale": "en-US", "is_native": true}, ...]
+    locales: list[_Locale | str] | None = None
+    embedding: tuple[float, ...] | None = None
 
 
 class _VoicePage(msgspec.Struct):
@@ -97,11 +109,43 @@ class CartesiaRest:
                     voices.append(_voice_info(v))
                 params = {"limit": page_size, "starting_after": fresh[-1].id}
 
+    async def get_voice(self, voice_id: str) -> VoiceDetail:
+        """One voice, with its embedding where the API version returns one."""
+        import urllib.parse
+
+        path = "/voices/" + urllib.parse.quote(voice_id, safe="")
+        async with self._client() as client:
+            response = await self._request(client, "GET", path)
+        voice = _decode(response.content, _Voice, "voice")
+        return VoiceDetail(_voice_info(voice), voice.embedding)
+
+    async def clone_voice(
+        self,
+        clip: bytes,
+        *,
+        filename: str,
+        name: str,
+        language: str,
+        description: str | None = None,
+    ) -> VoiceInfo:
+        """A new voice cloned from ``clip`` (a WAV file's bytes): POST /voices/clone.
+
+        Multipart, the fields every API version takes: ``clip``, ``name``,
+        ``language``, and ``description`` when given.
+        """
+        form = {"name": name, "language": language}
+        if description:
+            form["description"] = description
+        files = {"clip": (filename, clip, "audio/wav")}
+        async with self._client() as client:
+            response = await self._request(client, "POST", "/voices/clone", data=form, files=files)
+        return _voice_info(_decode(response.content, _Voice, "new voice"))
+
     async def tts_bytes(self, transcript: str, params: VoiceParams) -> bytes:
         body: dict[str, Any] = {
             "model_id": params.model,
             "transcript": transcript,
-            "voice": {"mode": "id", "id": params.voice},
+            "voice": voice_specifier(params),
             "output_format": {
                 "container": "raw",
                 "encoding": params.encoding,
@@ -110,6 +154,7 @@ class CartesiaRest:
         }
         if params.language is not None:
             body["language"] = params.language
+        body.update(generation_fields(params))
         async with self._client() as client:
             response = await self._request(client, "POST", "/tts/bytes", json=body)
             return response.content
@@ -134,7 +179,8 @@ class CartesiaRest:
 
 
 def _voice_info(v: _Voice) -> VoiceInfo:
-    language = v.language or (v.locales[0] if v.locales else "")
+    first = v.locales[0] if v.locales else ""
+    language = v.language or (first if isinstance(first, str) else first.locale)
     return VoiceInfo(v.id, v.name, language, v.description or v.tagline or "")
 
 
