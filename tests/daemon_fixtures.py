@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
 from cartesia_emulator import Emulator
-from daemon_harness import Herald, Observer, start_online
+from daemon_harness import RUNNING, Herald, Observer, start_online
 from mosquitto import Mosquitto
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_heralds() -> Iterator[None]:
+    """A test that fails half-way must not leave a `herald run` process behind."""
+    yield
+    while RUNNING:
+        RUNNING.pop().kill_from_outside_trio()
 
 
 @pytest.fixture

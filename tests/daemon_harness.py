@@ -4,6 +4,7 @@ and ALSA's file plugin, observed from outside with mosquitto_sub and mosquitto_p
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import os
 import signal
@@ -153,6 +154,9 @@ async def publish(
     await trio.run_process(args)
 
 
+RUNNING: list[Herald] = []  # started and not yet known to be gone: killed after each test
+
+
 class Herald:
     """One `herald run` process."""
 
@@ -196,6 +200,7 @@ class Herald:
             stderr=log,
         )
         log.close()
+        RUNNING.append(self)
         return self.process
 
     def signal(self, signum: int) -> None:
@@ -210,6 +215,13 @@ class Herald:
     def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
+
+    def kill_from_outside_trio(self) -> None:
+        """SIGKILL by pid (after the test's trio run: trio's Process needs its loop).
+        Pids are not reused this soon, so a process already gone is just not found."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
 
     def captured(self) -> array.array[int]:
         return nonzero(self.raw.read_bytes()) if self.raw.exists() else array.array("h")
