@@ -1,7 +1,7 @@
 """Crash test of the clip cache: SIGKILL a writer at random moments, then verify.
 
     python bench/cache_crash.py [--iterations 100] [--seed 1] [--naive] [--json]
-                                [--spawn fork|exec]
+                                [--spawn fork|exec] [--quick] [--save PATH]
 
 Each iteration starts a writer (bench/cache_writer.py: forked from this process, or
 with --spawn exec run in a new interpreter) on the same cache directory; it writes
@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchlib import Results, machine
 from cache_writer import PARAMS, expected_pcm, write_forever
 from herald.cache import ClipCache, clip_key
 from herald.cache.store import CLIP_SUFFIX, TEMP_PREFIX
@@ -176,7 +177,12 @@ def main() -> None:
     )
     parser.add_argument("--dir", type=Path, help="cache directory (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="20 iterations")
+    parser.add_argument("--save", type=Path, help="write the figures here (JSON, for the report)")
     args = parser.parse_args()
+    if args.quick:
+        args.iterations = 20
+    report = Results("cache_crash", quick=args.quick)  # made now: it times the run
     with tempfile.TemporaryDirectory(prefix="herald-crash-") as tmp:
         directory = args.dir or Path(tmp)
         result = run(
@@ -192,6 +198,18 @@ def main() -> None:
     else:
         for name, value in asdict(result).items():
             print(f"{name:>16}: {value}")
+    if args.save:
+        report.figures.update(asdict(result), machine=machine())
+        report.goal(
+            f"clips served that fail verification, after {result.kills} SIGKILLs"
+            f" ({result.kills_mid_write} mid-write)",
+            str(result.served_bad),
+            "0",
+            result.served_bad == 0,
+        )
+        over = result.over_cap
+        report.goal("cache over its cap after a kill", str(over), "0", not over)
+        report.save(args.save)
     sys.exit(1 if result.served_bad or result.over_cap else 0)
 
 

@@ -14,7 +14,11 @@ Start delays are from an utterance's first chunk to its first sample handed to t
 device. Goals: herald has no underrun on every trace whose worst stall is within the
 clamp (800 ms), and starts within clairvoyant + 30 ms on the calm trace.
 
-    python bench/jitter.py [--utterances 40] [--seed 1]
+With ``--save``, also the timeline of one utterance for docs/benchmarks.md's plot:
+the Wi-Fi power-save trace's utterance with the longest stall, as received and as it
+reached the (simulated) DAC.
+
+    python bench/jitter.py [--utterances 40] [--seed 1] [--quick] [--save PATH]
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ import random
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
 
+from benchlib import Results, machine
 from herald.audio import Player
 from herald.audio.jitter import Lateness, TargetTuning
 from herald.audio.sim_sink import SimDevice
@@ -35,6 +42,7 @@ from herald.audio.stream import StreamMetrics
 
 RATE = 24000
 CLAMP = TargetTuning().ceiling
+PLOTTED = ("Wi-Fi power save", "slow server start")  # traces whose timeline is saved
 Trace = list[tuple[float, int]]  # (arrival seconds from the first chunk, frames)
 
 
@@ -114,15 +122,20 @@ def ideal(trace: Trace, threshold: float) -> tuple[float, int]:
     return start, underruns
 
 
-async def herald(traces: list[Trace]) -> list[StreamMetrics]:
-    """Play every trace through a fresh Player, one utterance after another."""
-    player = Player(SimDevice(), RATE, rng=random.Random(0))
+async def herald(
+    traces: list[Trace], device: SimDevice | None = None, begins: list[float] | None = None
+) -> list[StreamMetrics]:
+    """Play every trace through a fresh Player, one utterance after another (on
+    ``device``; ``begins`` gets the time each one's first chunk was fed)."""
+    player = Player(device or SimDevice(), RATE, rng=random.Random(0))
     results = []
     async with trio.open_nursery() as nursery:
         await nursery.start(player.run)
         for trace in traces:
             stream = player.open_stream()
             begin = trio.current_time()
+            if begins is not None:
+                begins.append(begin)
             for at, frames in trace:
                 await trio.sleep_until(begin + at)
                 stream.feed(b"\x01\x00" * frames)
@@ -133,6 +146,38 @@ async def herald(traces: list[Trace]) -> list[StreamMetrics]:
     return results
 
 
+def timeline(trace: Trace, device: SimDevice, begin: float, after: int) -> dict[str, Any]:
+    """One utterance as received and as played: (seconds since its first chunk,
+    seconds of audio), with the audio's frames found in what was written to the
+    device (its samples are 1, silence and fades are 0) from frame ``after`` on."""
+    received, total = [(0.0, 0.0)], 0
+    for at, frames in trace:
+        received.append((at, total / RATE))
+        total += frames
+        received.append((at, total / RATE))
+    samples = memoryview(device.written).cast("h")
+    first = next(i for i in range(after, len(samples)) if samples[i])
+    played, count, step = [], 0, RATE // 200  # every 5 ms of audio
+    i = first
+    while count < total and i < len(samples):
+        if samples[i]:
+            if count % step == 0:
+                played.append((device.dac_time(i) - begin, count / RATE))
+            count += 1
+        i += 1
+    played.append((device.dac_time(i - 1) - begin, count / RATE))
+    # How close it came to running dry: the least audio received and not yet played,
+    # while more was still to come.
+    total_s = total / RATE
+    margins = [
+        got - p
+        for t, p in played
+        if (got := max((y for x, y in received if x <= t), default=0.0)) < total_s
+    ]
+    margin = min(margins, default=total_s)
+    return {"received": received, "played": played, "end_frame": i, "margin_s": margin}
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:5.0f}"
 
@@ -141,7 +186,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utterances", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="10 utterances per trace")
+    parser.add_argument("--save", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args()
+    if args.quick:
+        args.utterances = 10
+    results = Results("jitter", quick=args.quick)
+    results.figures["machine"] = machine()
+    rows = []
 
     print(f"{args.utterances} utterances per trace, seed {args.seed}; times in ms (mean / max)")
     header = (
@@ -162,7 +214,10 @@ def main() -> None:
             for at, frames in trace:
                 lateness.record(at, frames)
             d_star.append(lateness.max_lateness)
-        metrics = trio.run(herald, traces, clock=trio.testing.MockClock(autojump_threshold=0))
+        device, begins = SimDevice(), []
+        metrics = trio.run(
+            herald, traces, device, begins, clock=trio.testing.MockClock(autojump_threshold=0)
+        )
         starts = [m.start_delay for m in metrics if m.start_delay is not None]
         under = sum(m.underruns for m in metrics)
         fixed = [ideal(trace, 0.080) for trace in traces]
@@ -174,6 +229,33 @@ def main() -> None:
             f" {ms(statistics.mean(s for s, _ in fixed)):>5}  {sum(u for _, u in fixed):4d} |"
             f" {sum(u for _, u in none):9d}"
         )
+        rows.append(
+            {
+                "trace": network.name,
+                "worst_stall_ms": worst * 1000,
+                "clairvoyant_mean_ms": statistics.mean(d_star) * 1000,
+                "herald_start_mean_ms": statistics.mean(starts) * 1000,
+                "herald_start_max_ms": max(starts) * 1000,
+                "herald_underruns": under,
+                "fixed80_underruns": sum(u for _, u in fixed),
+                "nobuffer_underruns": sum(u for _, u in none),
+            }
+        )
+        if network.name in PLOTTED:
+            # For the plot: its utterance that came closest to running dry.
+            lines, after = [], 0
+            for k, trace in enumerate(traces):
+                lines.append(timeline(trace, device, begins[k], after))
+                after = lines[-1]["end_frame"]
+            u = min(range(len(lines)), key=lambda k: lines[k]["margin_s"])
+            line = lines[u]
+            line.update(
+                network=network.name,
+                utterance=u,
+                start_delay_s=metrics[u].start_delay,
+                clairvoyant_s=d_star[u],
+            )
+            results.series.setdefault("timelines", []).append(line)
         if worst <= CLAMP:
             goals.append((f"0 underruns on {network.name!r}", under == 0, f"{under}"))
         if k == 0:
@@ -185,6 +267,13 @@ def main() -> None:
     print()
     for text, ok, figure in goals:
         print(f"  {'ok  ' if ok else 'MISS'} {text}: {figure}")
+        if text.startswith("0 underruns"):
+            results.goal(text.replace("0 underruns", "herald's underruns"), figure, "0", ok)
+        else:
+            what = "calm LAN: herald's mean start, vs the clairvoyant minimum"
+            results.goal(what, figure, "<= clairvoyant + 30 ms", ok)
+    results.figures["rows"] = rows
+    results.save(args.save)
 
 
 if __name__ == "__main__":

