@@ -11,9 +11,11 @@ in-process (see the README); an invalid new config is logged and ignored.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +258,19 @@ class Daemon:
     async def _publish_state(self) -> None:
         last: dict[str, Any] | None = None
         was_connected = False
+        watched: list[Observable[Any]] = [
+            self.speaker.state,
+            self.client.status,
+            self.controls.volume,
+            self.controls.mute,
+            self.controls.voice,
+            self.last_latency_ms,
+            self.mqtt.connected,
+        ]
         while True:
+            # The values the state is made of, before the publish below yields: a
+            # change while it is on its way is then still seen, not lost.
+            seen = [o.value for o in watched]
             state = self._state()
             connected = self.mqtt.connected.value
             # Again on every (re)connect: a broker that lost its store lost the
@@ -268,13 +282,7 @@ class Daemon:
                 last = state
             was_connected = connected
             await _wait_any(
-                self.speaker.state.wait_change,
-                self.client.status.wait_change,
-                self.controls.volume.wait_change,
-                self.controls.mute.wait_change,
-                self.controls.voice.wait_change,
-                self.last_latency_ms.wait_change,
-                self.mqtt.connected.wait_change,
+                *(_changed_from(o, v) for o, v in zip(watched, seen, strict=True)),
                 self._republish_state.wait,
             )
 
@@ -321,6 +329,11 @@ def _local_voice(cfg: Config) -> PiperVoice | None:
     except LocalVoiceError as exc:
         log.error("%s; offline, only the cache and the chime will speak", exc)
         return None
+
+
+def _changed_from(observable: Observable[Any], seen: Any) -> Callable[[], Awaitable[Any]]:
+    """Waits until ``observable`` differs from ``seen`` (at once if it already does)."""
+    return functools.partial(observable.wait_until, lambda value: value != seen)
 
 
 async def _wait_any(*waiters: Any) -> None:
