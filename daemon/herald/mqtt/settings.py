@@ -38,7 +38,7 @@ class MqttSettings:
     ca_file: str | None = None  # None: the system CAs (with tls)
     certfile: str | None = None  # client certificate (with tls), with keyfile
     keyfile: str | None = None
-    keepalive: int = 30
+    keepalive: int = 15  # a silently dead link is noticed in about 1.5x this
     session_expiry: int = DEFAULT_SESSION_EXPIRY
     will: tuple[str, bytes] | None = None
     max_payload: int = DEFAULT_MAX_PAYLOAD
