@@ -26,7 +26,13 @@ import msgspec
 
 from herald.buttons.config import ButtonConfig
 from herald.config_buttons import validate_buttons
-from herald.config_check import format_key, format_path, format_value, validate_table
+from herald.config_check import (
+    format_key,
+    format_path,
+    format_value,
+    validate_array,
+    validate_table,
+)
 from herald.config_sections import (
     DEFAULT_VOICE,
     AudioConfig,
@@ -294,27 +300,19 @@ def _item_type(tp: Any) -> type[Section]:
 def _validate_items(
     item_type: type[Section], value: object, path: str
 ) -> tuple[tuple[Section, ...], list[str]]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return (), [f"{path} = {format_value(value)}: must be an array of tables"]
-    items: list[Section] = []
-    errors: list[str] = []
     required = [f for f in msgspec.structs.fields(item_type) if f.required]
-    for i, table in enumerate(value):
-        where = f"{path}[{i}]"
-        if not isinstance(table, Mapping):
-            errors.append(f"{where} = {format_value(table)}: must be a table")
-            continue
-        values, item_errors = _validate_section(item_type, table, where)
-        item_errors.extend(
+
+    def one(table: Mapping[str, Any], where: str) -> tuple[Section | None, list[str]]:
+        values, errors = _validate_section(item_type, table, where)
+        errors.extend(
             f"{where}.{f.encode_name}: required" for f in required if f.encode_name not in table
         )
-        if item_errors:
-            errors.extend(item_errors)
-            continue
+        if errors:
+            return None, errors
         item = item_type(**values)
-        errors.extend(item.check(where))
-        items.append(item)
-    return tuple(items), errors
+        return item, item.check(where)
+
+    return validate_array(value, path, one)
 
 
 def _unknown_top_level(name: str, value: object) -> str:

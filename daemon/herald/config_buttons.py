@@ -4,13 +4,13 @@ Each table is checked key by key like a section (`buttons[0].pin = 99: must be .
 then the checks across buttons: names and pins must be unique.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from herald.buttons.config import Action, ButtonConfig
-from herald.config_check import format_key, format_value, validate_table
+from herald.config_check import format_key, format_value, validate_array, validate_table
 
 __all__ = ["validate_buttons"]
 
@@ -23,23 +23,9 @@ _ACTION_KEYS = ("short", "long", "double")
 
 def validate_buttons(value: object) -> tuple[tuple[ButtonConfig, ...], list[str]]:
     """The valid buttons, and one error per problem (each naming `buttons[i].key`)."""
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return (), [
-            f"buttons = {format_value(value)}: must be an array of tables ([[buttons]] blocks)"
-        ]
-    buttons: list[ButtonConfig] = []
-    errors: list[str] = []
-    for i, table in enumerate(value):
-        path = f"buttons[{i}]"
-        if not isinstance(table, Mapping):
-            errors.append(f"{path} = {format_value(table)}: must be a table ([[buttons]])")
-            continue
-        button, button_errors = _one(table, path)
-        errors.extend(button_errors)
-        if button is not None:
-            buttons.append(button)
-    errors.extend(_duplicates(buttons))
-    return tuple(buttons), errors
+    buttons, errors = validate_array(value, "buttons", _one, block="buttons")
+    errors.extend(_duplicates(list(buttons)))
+    return buttons, errors
 
 
 def _one(table: Mapping[str, Any], path: str) -> tuple[ButtonConfig | None, list[str]]:

@@ -10,13 +10,23 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
 
-__all__ = ["bad_value", "describe", "format_key", "format_path", "format_value", "validate_table"]
+__all__ = [
+    "bad_value",
+    "describe",
+    "format_key",
+    "format_path",
+    "format_value",
+    "validate_array",
+    "validate_table",
+]
+
+T = TypeVar("T")
 
 _MAX_VALUE_CHARS = 60
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -44,6 +54,35 @@ def validate_table(
         except msgspec.ValidationError:
             errors.append(bad_value(f"{path}.{key}", value, field.type))
     return values, errors
+
+
+def validate_array(
+    value: object,
+    path: str,
+    one: Callable[[Mapping[str, Any], str], tuple[T | None, list[str]]],
+    *,
+    block: str | None = None,
+) -> tuple[tuple[T, ...], list[str]]:
+    """An array of tables (`[[block]]` in TOML): `one(table, "path[i]")` validates each.
+
+    Returns the valid items and every error; `block` names the TOML form in the errors.
+    """
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        hint = f" ([[{block}]] blocks)" if block else ""
+        return (), [f"{path} = {format_value(value)}: must be an array of tables{hint}"]
+    items: list[T] = []
+    errors: list[str] = []
+    for i, table in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(table, Mapping):
+            hint = f" ([[{block}]])" if block else ""
+            errors.append(f"{where} = {format_value(table)}: must be a table{hint}")
+            continue
+        item, item_errors = one(table, where)
+        errors.extend(item_errors)
+        if item is not None:
+            items.append(item)
+    return tuple(items), errors
 
 
 def bad_value(key_path: str, value: object, expected: Any) -> str:

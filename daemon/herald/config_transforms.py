@@ -19,12 +19,12 @@ compiles, no two words that are the same once case is ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from herald.config_check import format_key, format_value, validate_table
+from herald.config_check import format_key, format_value, validate_array, validate_table
 from herald.config_sections import Section
 from herald.transforms import PauseAfterQuestions, Replace, Spell, Transform
 
@@ -54,23 +54,7 @@ class TransformTable(Section, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 def validate_transforms(value: object) -> tuple[tuple[Transform, ...], list[str]]:
     """The valid transforms, and one error per problem (each naming `transforms[i].key`)."""
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return (), [
-            f"transforms = {format_value(value)}: must be an array of tables "
-            "([[transforms]] blocks)"
-        ]
-    transforms: list[Transform] = []
-    errors: list[str] = []
-    for i, table in enumerate(value):
-        path = f"transforms[{i}]"
-        if not isinstance(table, Mapping):
-            errors.append(f"{path} = {format_value(table)}: must be a table ([[transforms]])")
-            continue
-        transform, table_errors = _one(table, path)
-        errors.extend(table_errors)
-        if transform is not None:
-            transforms.append(transform)
-    return tuple(transforms), errors
+    return validate_array(value, "transforms", _one, block="transforms")
 
 
 def _one(table: Mapping[str, object], path: str) -> tuple[Transform | None, list[str]]:
