@@ -8,9 +8,6 @@ or it announces itself again at its next connect.
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
-
 import trio
 
 from herald.config import Config
@@ -38,21 +35,12 @@ async def remove_discovery(cfg: Config) -> int:
         )
     ]
     messages += [(f"{prefix}/{device}/{leaf}", "", True) for leaf in ("state", "availability")]
-    # Its own client id (taking herald's would disconnect a running daemon), no will.
-    settings = dataclasses.replace(
-        MqttSettings.from_config(cfg),
-        client_id=f"herald-remove-{device}-{secrets.token_hex(3)}",
-        will=None,
-        session_expiry=0,
-        connect_timeout=TIMEOUT,
-    )
-    client = MqttClient(settings, [])
+    client = MqttClient(MqttSettings.for_tool(cfg, "remove", TIMEOUT), [])
     where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
         with trio.move_on_after(TIMEOUT):
-            while not client.connected.value and client.last_error is None:  # noqa: ASYNC110
-                await trio.sleep(0.02)
+            await client.wait_settled()
         if not client.connected.value:
             nursery.cancel_scope.cancel()
             detail = client.last_error or f"no answer in {TIMEOUT:g} s"

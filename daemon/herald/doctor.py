@@ -7,8 +7,6 @@ Secrets never appear in the output.
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -74,26 +72,14 @@ async def check_broker(cfg: Config) -> Check:
 
     where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
     try:
-        base = MqttSettings.from_config(cfg)
+        settings = MqttSettings.for_tool(cfg, "doctor", BROKER_TIMEOUT)
     except ValueError as exc:
         return _fail("broker", str(exc), "fix the [mqtt] section of the config")
-    # A client id of its own (taking over herald's would disconnect a running daemon and
-    # its persistent session), no last will, no session kept after the check.
-    settings = dataclasses.replace(
-        base,
-        client_id=f"herald-doctor-{cfg.device.id}-{secrets.token_hex(3)}",
-        will=None,
-        session_expiry=0,
-        connect_timeout=BROKER_TIMEOUT,
-    )
     client = MqttClient(settings, [])
-    connected = False
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
         with trio.move_on_after(BROKER_TIMEOUT):
-            # Connected, or the first failure: last_error is a plain attribute (no event).
-            while not client.connected.value and client.last_error is None:  # noqa: ASYNC110
-                await trio.sleep(0.02)
+            await client.wait_settled()
         connected = client.connected.value
         error = client.last_error
         with trio.move_on_after(BROKER_TIMEOUT):

@@ -241,6 +241,13 @@ class MqttClient:
 
     # --- the daemon's side ---
 
+    async def wait_settled(self) -> None:
+        """Wait for the first connect or the first failure (then see ``connected`` and
+        ``last_error``). For one-shot tools: the daemon itself just keeps retrying."""
+        # last_error is a plain attribute (no event to wait on): poll it.
+        while not self.connected.value and self.last_error is None:  # noqa: ASYNC110
+            await trio.sleep(0.02)
+
     def ack(self, message: Message) -> None:
         """Acknowledge a handled QoS1 message (no-op for QoS0). Never raises.
 

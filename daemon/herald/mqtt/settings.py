@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 from dataclasses import dataclass
 
 from herald.config import Config
@@ -61,6 +63,19 @@ class MqttSettings:
             raise ValueError("MqttSettings.certfile and keyfile go together")
         if self.password is not None and not self.username:
             raise ValueError("MqttSettings.password needs a username")
+
+    @classmethod
+    def for_tool(cls, config: Config, role: str, timeout: float) -> MqttSettings:
+        """Settings for a short-lived command-line connection (doctor, discovery remove):
+        a client id of its own (taking herald's would disconnect a running daemon and its
+        persistent session), no last will, no session kept after it."""
+        return dataclasses.replace(
+            cls.from_config(config),
+            client_id=f"herald-{role}-{config.device.id}-{secrets.token_hex(3)}",
+            will=None,
+            session_expiry=0,
+            connect_timeout=timeout,
+        )
 
     @classmethod
     def from_config(cls, config: Config) -> MqttSettings:
