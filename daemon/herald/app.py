@@ -25,7 +25,7 @@ from herald import __version__
 from herald.audio import AlsaDevice, Player, SinkDevice
 from herald.buttons import Action, Buttons, Press
 from herald.cache import ClipCache
-from herald.cartesia.client import CartesiaClient, CloudState, CloudStatus
+from herald.cartesia.client import CartesiaClient, CloudStatus
 from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.commands import SayCommand, new_id
 from herald.config import Config, ConfigError, load_config
@@ -38,7 +38,7 @@ from herald.mqtt import Broker, MqttClient, MqttSettings
 from herald.observable import Observable
 from herald.sdnotify import Notifier
 from herald.sounds.clips import Clips
-from herald.speech.fallback import Sources
+from herald.speech import Sources
 from herald.speech.voicing import PlainTextVoice, Voicing
 from herald.speech.voicing import voice_defaults as voice_defaults  # moved; tests import it here
 
@@ -196,9 +196,7 @@ class Daemon:
         if local is None:
             return
         if not self.cfg.offline.preload:
-            await self.client.status.wait_until(
-                lambda s: s.state is CloudState.OFFLINE and not self._stopping
-            )
+            await self.client.status.wait_until(lambda s: s.down and not self._stopping)
         try:
             await local.load()
             log.info("local voice loaded")

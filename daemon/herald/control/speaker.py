@@ -20,14 +20,14 @@ import msgspec
 import trio
 
 from herald.audio import Player, StreamMetrics
-from herald.cartesia.protocol import VoiceParams
 from herald.commands import Priority, SayCommand, new_id
 from herald.control.queue import Queued, SpeakQueue
 from herald.control.settings import Gate
 from herald.observable import Observable
-from herald.speech.fallback import Sources, SpeechFailed, Utterance, produce
+from herald.speech import Production, Sources, SpeechFailed, produce
 from herald.speech.feed import TextFeed
 from herald.speech.voicing import Voicing
+from herald.voice import VoiceParams
 
 log = logging.getLogger("herald.speaker")
 
@@ -257,10 +257,10 @@ class Speaker:
         # The transforms, once per utterance: Cartesia, the cache key and a failover all
         # see the same text. A streamed say is not transformed (see the README).
         text = self._voicing.text(cmd.text) if cmd.text is not None else None
-        utt = Utterance(
+        prod = Production(
             text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
         )
-        announcer = _StartAnnouncer(self, entry, utt)
+        announcer = _StartAnnouncer(self, entry, prod)
         volume = self._player.volume
         wanted = cmd.volume if cmd.volume is not None else volume
         if volume_cap is not None:
@@ -274,7 +274,7 @@ class Speaker:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(announcer.wait_and_announce)
                 try:
-                    await produce(self._sources, utt)
+                    await produce(self._sources, prod)
                 except SpeechFailed as exc:
                     # Let the chime play out before the failure is reported (raised
                     # below, outside the nursery, so it is not wrapped in a group).
@@ -282,7 +282,7 @@ class Speaker:
                     stream.end()
                 metrics = await stream.wait_done()
                 announcer.announce()  # if the first sample and the end came in one step
-                _log_timing(entry, utt, metrics)
+                _log_timing(entry, prod, metrics)
                 nursery.cancel_scope.cancel()
             if failure is not None:
                 raise failure
@@ -309,7 +309,6 @@ class Speaker:
             emotion=cmd.emotion or d.emotion,
             volume=cmd.loudness if cmd.loudness is not None else d.volume,
             pronunciation_dict_id=cmd.pronunciation_dict_id or d.pronunciation_dict_id,
-            embedding=self._voicing.embedding(voice),
         )
 
     # --- events ------------------------------------------------------------------
@@ -334,35 +333,35 @@ class Speaker:
         self.state.set(SpeakerState(self._current is not None, len(self._queue)))
 
 
-def _log_timing(entry: Queued[Job], utt: Utterance, m: StreamMetrics) -> None:
+def _log_timing(entry: Queued[Job], prod: Production, m: StreamMetrics) -> None:
     if m.first_sample_time is None:
         return
     log.debug(
         "timing id=%s source=%s latency %.1f ms, ttfb %s, underruns %d, failovers %d",
         entry.id,
-        utt.source,
+        prod.source,
         (m.first_sample_time - entry.item.arrived) * 1000,
-        _ttfb_ms(utt),
+        _ttfb_ms(prod),
         m.underruns,
-        utt.failovers,
+        prod.failovers,
     )
 
 
-def _ttfb_ms(utt: Utterance) -> float | None:
+def _ttfb_ms(prod: Production) -> float | None:
     # The cloud's time to first byte as herald saw it: the part of the latency
     # that is Cartesia's (and the network's), not herald's.
-    if utt.requested_at is None or utt.first_cloud_audio_at is None:
+    if prod.requested_at is None or prod.first_cloud_audio_at is None:
         return None
-    return round((utt.first_cloud_audio_at - utt.requested_at) * 1000, 1)
+    return round((prod.first_cloud_audio_at - prod.requested_at) * 1000, 1)
 
 
 class _StartAnnouncer:
     """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
 
-    def __init__(self, speaker: Speaker, entry: Queued[Job], utt: Utterance) -> None:
+    def __init__(self, speaker: Speaker, entry: Queued[Job], prod: Production) -> None:
         self._speaker = speaker
         self._entry = entry
-        self._utt = utt
+        self._utt = prod
         self._done = False
 
     async def wait_and_announce(self) -> None:
