@@ -7,7 +7,19 @@ from herald.commands.parse import (
     MAX_AT_MS as MAX_AT_MS,
 )
 from herald.commands.parse import (
+    MAX_DEPTH as MAX_DEPTH,
+)
+from herald.commands.parse import (
+    MAX_ID_CHARS as MAX_ID_CHARS,
+)
+from herald.commands.parse import (
     MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
+)
+from herald.commands.parse import (
+    MAX_TEXT_CHARS as MAX_TEXT_CHARS,
+)
+from herald.commands.parse import (
+    MAX_TTL_S as MAX_TTL_S,
 )
 from herald.commands.parse import (
     HermesSay as HermesSay,
@@ -44,6 +56,12 @@ from herald.commands.parse import (
 )
 from herald.commands.parse import (
     parse_stream_chunk as parse_stream_chunk,
+)
+from herald.commands.parse import (
+    parse_switch as parse_switch,
+)
+from herald.commands.parse import (
+    parse_voice_name as parse_voice_name,
 )
 from herald.commands.parse import (
     parse_volume as parse_volume,

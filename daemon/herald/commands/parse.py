@@ -11,6 +11,8 @@ herald the objects are trusted.
 | `P/D/say/stream` | `parse_stream_chunk` | `StreamChunk` |
 | `P/D/stop`, `P/all/stop` | `parse_stop` | `StopCommand` |
 | `P/D/volume/set` | `parse_volume` | `VolumeCommand` |
+| `P/D/mute/set` | `parse_switch` | `bool` |
+| `P/D/voice/set` | `parse_voice_name` | `str` (a name; the action checks it is configured) |
 | `hermes/tts/say` | `parse_hermes_say` | `HermesSay` |
 
 Every payload, in this order: at most 65536 bytes (checked before decoding), strict
@@ -68,6 +70,8 @@ __all__ = [
     "parse_say",
     "parse_stop",
     "parse_stream_chunk",
+    "parse_switch",
+    "parse_voice_name",
     "parse_volume",
 ]
 
@@ -261,6 +265,26 @@ def parse_volume(payload: bytes) -> VolumeCommand:
     if len(value) <= 8 and _INTEGER.fullmatch(value) and 0 <= (number := int(value)) <= 100:
         return VolumeCommand(volume=number)
     raise Rejected(f'"volume": must be {_VOLUME_WORDS}, got {show_text_value(value)}')
+
+
+_ON = frozenset({"on", "true", "1"})
+_OFF = frozenset({"off", "false", "0"})
+
+
+def parse_switch(payload: bytes, name: str) -> bool:
+    """`P/D/mute/set`: ON / OFF (Home Assistant's switch), also true/false and 1/0."""
+    text = decode_payload(payload).removeprefix("\ufeff").strip()
+    if text.lower() in _ON:
+        return True
+    if text.lower() in _OFF:
+        return False
+    shown = quote(text) if text else "nothing (the payload is empty)"
+    raise Rejected(f"{quote(name)}: must be ON or OFF (or true/false, 1/0), got {shown}")
+
+
+def parse_voice_name(payload: bytes) -> str:
+    """`P/D/voice/set`: the name of one of cartesia.voices, as plain text."""
+    return decode_payload(payload).removeprefix("\ufeff").strip()
 
 
 def parse_hermes_say(payload: bytes) -> HermesSay:
