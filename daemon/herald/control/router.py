@@ -21,7 +21,8 @@ from herald.commands import (
     parse_voice_name,
     parse_volume,
 )
-from herald.commands.text import MAX_PAYLOAD_BYTES, decode_payload, quote
+from herald.commands.payload import MAX_PAYLOAD_BYTES, decode_payload
+from herald.commands.reasons import quote
 from herald.control.actions import Actions
 from herald.control.hermes import Hermes
 from herald.control.speaker import SpeakEvent
