@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+import herald.cli.voices as cli_voices
 from herald import __version__
-from herald.cli import voices as cli_voices
 from herald.cli.errors import UsageError
 from herald.config import Config, ConfigError, default_config_path, load_config
 from herald.secret import Secret
@@ -259,8 +259,8 @@ class _SpeakerOutput:
 
 
 def _cache(cfg: Config, args: argparse.Namespace) -> int:
+    import herald.cli.cache as cache_commands
     from herald.cache import ClipCache
-    from herald.cli import cache as cache_commands
 
     cache = ClipCache.from_config(cfg.cache)
     try:
