@@ -1,10 +1,11 @@
 """A local emulator of Cartesia's TTS API (WebSocket + REST) for tests and benchmarks.
 
 Never imported by the daemon. See ``Emulator`` for the server, ``Faults`` for
-the fault switches and ``synth_pcm`` for the audio any transcript produces.
+the fault switches and ``synth_pcm`` for the audio any transcript produces
+(``words_of`` gives the timestamp words of the same text).
 """
 
-from .audio import synth_pcm, tone_samples, word_pcm
+from .audio import synth_pcm, tone_samples, word_pcm, words_of
 from .codecs import decode_pcm, encode_pcm, wav_header
 from .errors import ApiError
 from .faults import Faults
@@ -27,4 +28,5 @@ __all__ = [
     "tone_samples",
     "wav_header",
     "word_pcm",
+    "words_of",
 ]

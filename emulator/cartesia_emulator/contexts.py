@@ -154,11 +154,13 @@ class Context:
             tone = tone_samples(word, rate)
             starts.append(round(offset / rate, 6))
             ends.append(round((offset + tone) / rate, 6))
-            # One "phoneme" per character, spread evenly over the tone.
-            for i, ch in enumerate(word):
+            # One "phoneme" per character but spaces (a tag may hold some), spread
+            # evenly over the tone.
+            chars = [ch for ch in word if not ch.isspace()]
+            for i, ch in enumerate(chars):
                 phones.append(ch)
-                p_starts.append(round((offset + tone * i / len(word)) / rate, 6))
-                p_ends.append(round((offset + tone * (i + 1) / len(word)) / rate, 6))
+                p_starts.append(round((offset + tone * i / len(chars)) / rate, 6))
+                p_ends.append(round((offset + tone * (i + 1) / len(chars)) / rate, 6))
             offset += len(word_pcm(word, rate)) // 2
         self.samples_out = offset
         if not words:
