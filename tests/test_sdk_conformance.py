@@ -215,7 +215,7 @@ async def test_websocket_v2_compatible_send(sdk: Sdk) -> None:
         ws = sdk.client().tts.websocket(websocket_connection_options=sdk.ws_options())
         try:
             out = ws.send(
-                model_id="sonic-2",
+                model_id="sonic-3",
                 transcript="Backwards compatible.",
                 voice=MODE_ID_VOICE,
                 output_format={"container": "raw", "encoding": "pcm_s16le", "sample_rate": 22050},

@@ -10,7 +10,7 @@ import trio
 import trio_websocket
 
 from .audio import is_speakable
-from .auth import Target, admit
+from .auth import Target, admit, api_version
 from .contexts import Context
 from .errors import (
     ApiError,
@@ -19,6 +19,7 @@ from .errors import (
     empty_transcript,
     invalid_request,
     not_found,
+    rest_error,
     ws_error,
 )
 from .faults import Faults
@@ -69,8 +70,9 @@ async def serve_websocket(
         record = Handshake(conn, target.path, target.query, dict(head.headers), status)
         emu.handshakes.append(record)
         if err is not None:
-            body = err.legacy_text.encode()
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            # An HTTP error like any REST one: JSON from 2026-03-01, else "Title: Message".
+            content_type, body = rest_error(err, api_version(head.headers, target.query))
+            headers = [(b"content-type", content_type.encode())]
             await request.reject(err.status, extra_headers=headers, body=body)
             nursery.cancel_scope.cancel()
             return
@@ -275,7 +277,7 @@ class Session:
                 raise context_closed("Input arrived after the context's input was closed.")
             elif (
                 transcript.strip()
-                and parse_synthesis(msg, self.version, self._emu.catalogue) != ctx.synthesis
+                and parse_synthesis(msg, self.version, self._emu) != ctx.synthesis
             ):
                 # Empty and whitespace-only control messages are not checked:
                 # PY2 closed and flushed contexts with unrelated model/voice/format.
@@ -293,7 +295,7 @@ class Session:
     def _open(self, cid: str, msg: dict[str, object], transcript: str) -> Context:
         if not is_speakable(transcript):
             raise empty_transcript()
-        synthesis = parse_synthesis(msg, self.version, self._emu.catalogue)
+        synthesis = parse_synthesis(msg, self.version, self._emu)
         timestamps = flag(msg, "add_timestamps")
         phonemes = flag(msg, "add_phoneme_timestamps")
         limit = self.faults.max_contexts
