@@ -9,7 +9,7 @@ the fault switches and ``synth_pcm`` for the audio any transcript produces
 from .audio import synth_pcm, tone_samples, word_pcm, words_of
 from .codecs import decode_pcm, encode_pcm, wav_header
 from .errors import ApiError
-from .faults import Faults
+from .faults import DEEP_FRAME_DEPTH, Faults
 from .models import MODELS, SERVICE_DATE, current_models
 from .records import Handshake, Received
 from .server import Emulator
@@ -17,6 +17,7 @@ from .versions import LATEST, VERSIONS
 from .voices import PRONUNCIATION_DICTS, VOICES, Catalogue, Voice
 
 __all__ = [
+    "DEEP_FRAME_DEPTH",
     "LATEST",
     "MODELS",
     "PRONUNCIATION_DICTS",

@@ -43,6 +43,12 @@ class ApiError(Exception):
         self.code = code
         self.doc_url = doc_url
 
+    def echoing(self, credential: str | None) -> ApiError:
+        """The same error with the caller's credential in its message (a hostile
+        server's echo: the ``echo_api_key`` fault)."""
+        message = f"{self.message} (request made with API key {credential or '<none>'})"
+        return ApiError(self.status, self.title, message, self.code, doc_url=self.doc_url)
+
     @property
     def legacy_text(self) -> str:
         """The ``"Title: message"`` string of pre-2026-03-01 errors."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from .audio import is_speakable, synth_pcm
-from .auth import admit, api_version
+from .auth import admit, api_version, credential
 from .clone import clone_voice
 from .codecs import encode_pcm, wav_header
 from .errors import ApiError, invalid_request, not_found, rest_error
@@ -75,6 +75,8 @@ class RestApi:
             )
             return await self._route(request, admitted)
         except ApiError as err:
+            if self._emu.faults.echo_api_key:
+                err = err.echoing(credential(request.headers, query))
             return self._error(err, version)
 
     def _error(self, err: ApiError, version: str | None) -> HttpResponse:
