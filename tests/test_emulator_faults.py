@@ -88,19 +88,15 @@ async def test_hang_before_any_chunk(emulator: Emulator, autojump_clock: trio.ab
 
 
 @pytest.mark.parametrize(("encoding", "width"), [("pcm_s16le", 2), ("pcm_mulaw", 1)])
-async def test_flood_of_audio(
-    emulator: Emulator, encoding: str, width: int, autojump_clock: trio.abc.Clock
-) -> None:
+async def test_flood_of_audio(emulator: Emulator, encoding: str, width: int) -> None:
     flood = 20_000_000  # the suite's size; the lead's robustness tests use 200 MB
     emulator.faults.flood_audio_bytes = flood
     emulator.faults.chunk_samples = 48000
-    emulator.faults.chunk_delay = 5.0  # the flood itself is not delayed
     fmt = {"container": "raw", "encoding": encoding, "sample_rate": 24000}
     first, second = "Start of the runaway. ", "And after it."
     total = 0
     head = b""
     async with connect(emulator) as ws:
-        start = trio.current_time()
         await send(ws, gen("c", first, output_format=fmt, add_timestamps=True))
         await send(ws, gen("c", second, more=False, output_format=fmt, add_timestamps=True))
         with trio.fail_after(60):
@@ -115,14 +111,25 @@ async def test_flood_of_audio(
                     assert isinstance(stamps, dict)
                     last_words = stamps["words"]
                     last_start = stamps["start"][0]
-        took = trio.current_time() - start
     first_audio = encode_pcm(synth_pcm(first.strip()), encoding)
     second_audio = encode_pcm(synth_pcm(second), encoding)
     assert head.startswith(first_audio)
     assert total == flood + len(second_audio)  # the flood, then the rest as usual
     assert last_words == ["And", "after", "it."]
     assert last_start == pytest.approx(flood / width / 24000)  # timestamps count the flood
-    assert took == pytest.approx(5.0)  # one chunk_delay: before the second push's chunk
+
+
+async def test_flood_is_not_paced_by_chunk_delay(emulator: Emulator) -> None:
+    # An hour between chunks: only an undelayed flood ends before the guard.
+    emulator.faults.flood_audio_bytes = 5_000_000
+    emulator.faults.chunk_delay = 3600.0
+    emulator.faults.chunk_samples = 24000
+    async with connect(emulator) as ws:
+        await send(ws, gen("c", "Hi.", more=False))
+        with trio.fail_after(60):
+            msgs = (await until_end(ws, "c"))["c"]
+    assert len(audio_of(msgs)) == 5_000_000
+    assert sum(m["type"] == "chunk" for m in msgs) == 1 + 5_000_000 // 48000
 
 
 async def test_done_before_any_audio(emulator: Emulator, autojump_clock: trio.abc.Clock) -> None:
