@@ -142,8 +142,8 @@ def clip_seconds(data: bytes) -> float:
             if tag not in (1, 3) or not channels or not rate or not block_align:
                 raise _undecodable()
             available = len(data) - pos - 8
-            frames = min(size, available) // block_align
-            return frames / rate
+            frames: int = min(size, available) // block_align
+            return frames / int(rate)
         pos += 8 + size + (size & 1)
     raise _undecodable()
 

@@ -104,8 +104,8 @@ class RestApi:
             if request.method != "POST":
                 raise ApiError(405, "Method not allowed", "Use POST.")
             content_type = request.headers.get("content-type", "")
-            voice = clone_voice(self._emu.catalogue, content_type, request.body, version)
-            return _json(200, clone_json(voice, version))
+            made = clone_voice(self._emu.catalogue, content_type, request.body, version)
+            return _json(200, clone_json(made, version))
         if path.startswith("/voices/") and path.count("/") == 2:
             if request.method != "GET":
                 raise ApiError(405, "Method not allowed", "Use GET.")
