@@ -511,6 +511,7 @@ async def test_cli_serves_tls_and_stops_on_sigterm(
     cert = tls_ca.issue_cert("127.0.0.1")
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
     args = ["--tls-cert", str(tmp_path / "server.pem"), "--ttfb-ms", "5", "--idle-timeout", "9"]
+    args += ["--today", "2026-07-01", "--pronunciation-dict", "pdict_home"]
     proc, line = await trio.to_thread.run_sync(_run_cli, args, tmp_path)
     try:
         assert line[0] == "READY"
@@ -521,7 +522,10 @@ async def test_cli_serves_tls_and_stops_on_sigterm(
             base_url=line[2], verify=ssl.create_default_context(cafile=str(ca_file))
         ) as http:
             reply = await http.post("/tts/bytes", headers=headers(), json=tts_body())
-        assert reply.content == synth_pcm(TEXT)
+            # sonic-2 still served on 2026-07-01, in English; the dictionary is the account's.
+            july = tts_body() | {"model_id": "sonic-2", "pronunciation_dict_id": "pdict_home"}
+            sonic_2 = await http.post("/tts/bytes", headers=headers(), json=july)
+        assert reply.content == sonic_2.content == synth_pcm(TEXT)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await trio.to_thread.run_sync(proc.wait, 10)
