@@ -38,7 +38,7 @@ import re
 import sys
 import zlib
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _BASE_TONE_S = 0.040
 _PER_CHAR_S = 0.012
@@ -51,32 +51,34 @@ _CLOSERS = "\"')]}»”’」』）"
 _SENTENCE_ENDS = ".!?。！？"
 
 # A complete tag, and the start of one that more text may still complete.
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_TAG_RE = r"</?[A-Za-z][^<>]*>"
 _OPEN_TAG = re.compile(r"</?(?:[A-Za-z][^<>]*)?\Z")
 
 # Scripts written without spaces between words, each character a token of its own:
-# CJK symbols and punctuation, kana, CJK ideographs (and their extensions and
-# compatibility forms), fullwidth and halfwidth forms.
-_ONE_CHAR_RANGES = (
-    (0x3000, 0x30FF),  # CJK symbols and punctuation, hiragana, katakana
-    (0x31F0, 0x31FF),  # katakana phonetic extensions
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0xFE30, 0xFE4F),  # CJK compatibility forms
-    (0xFF00, 0xFFEF),  # fullwidth and halfwidth forms (incl. ，。！？ and ｶﾀｶﾅ)
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
+# CJK symbols and punctuation (but the ideographic space), kana, CJK ideographs (and
+# their extensions and compatibility forms), fullwidth and halfwidth forms.
+_ONE_CHAR = (
+    "\u3001-\u30ff"  # CJK symbols and punctuation, hiragana, katakana
+    "\u31f0-\u31ff"  # katakana phonetic extensions
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\ufe30-\ufe4f"  # CJK compatibility forms
+    "\uff00-\uffef"  # fullwidth and halfwidth forms (incl. ，。！？ and ｶﾀｶﾅ)
+    "\U00020000-\U0003ffff"  # CJK extensions B and later
 )
+# A token: one such character, or a run of tags and other non-space characters (a
+# "<" that starts no complete tag is an ordinary character).
+_TOKEN = re.compile(rf"(?P<single>[{_ONE_CHAR}])|(?:{_TAG_RE}|<|[^\s<{_ONE_CHAR}])+")
+_ONE_CHAR_TOKEN = re.compile(rf"[{_ONE_CHAR}]")
 
 
 def is_one_char_token(ch: str) -> bool:
     """True for a character that is a token by itself (Han, kana, CJK punctuation)."""
-    code = ord(ch)
-    return any(low <= code <= high for low, high in _ONE_CHAR_RANGES) and not ch.isspace()
+    return _ONE_CHAR_TOKEN.fullmatch(ch) is not None
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A token's place in the text: ``text[start:end]``."""
 
     start: int
@@ -89,39 +91,17 @@ def tokenize(text: str, *, final: bool = True) -> list[Token]:
     """The tokens of ``text``, in order.
 
     With ``final=False`` the text may still grow: a ``<`` that could start a tag
-    swallows everything after it into the last token (marked ``open_tag``).
+    swallows everything after it into the last token (marked ``open_tag``). Only the
+    last ``<`` can: an earlier one has a ``<`` or ``>`` after it.
     """
-    tokens: list[Token] = []
-    start: int | None = None  # start of the run being built
-    i, n = 0, len(text)
-
-    def close(end: int, *, open_tag: bool = False) -> None:
-        nonlocal start
-        if start is not None:
-            tokens.append(Token(start, end, single=False, open_tag=open_tag))
-            start = None
-
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            close(i)
-            i += 1
-        elif ch == "<" and (tag := _TAG.match(text, i)):
-            start = i if start is None else start
-            i = tag.end()
-        elif ch == "<" and not final and _OPEN_TAG.match(text, i):
-            start = i if start is None else start
-            close(n, open_tag=True)
-            i = n
-        elif is_one_char_token(ch):
-            close(i)
-            tokens.append(Token(i, i + 1, single=True))
-            i += 1
-        else:
-            start = i if start is None else start
-            i += 1
-    close(n)
-    return tokens
+    tokens = [Token(m.start(), m.end(), m["single"] is not None) for m in _TOKEN.finditer(text)]
+    at = text.rfind("<")
+    if final or at < 0 or not _OPEN_TAG.match(text, at):
+        return tokens
+    # That "<" is an ordinary character of a run in the final tokens; the run now
+    # reaches the end of the text.
+    index = next(i for i, t in enumerate(tokens) if t.start <= at < t.end)
+    return [*tokens[:index], Token(tokens[index].start, len(text), False, open_tag=True)]
 
 
 def words_of(text: str) -> list[str]:
