@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cartesia_emulator import VERSIONS, Emulator, synth_pcm
+from cartesia_emulator import VERSIONS, VOICES, Emulator, synth_pcm
 from test_emulator_ws import audio_of, connect, gen, recv, send, until_end
 from voice_clips import wav_bytes
 
@@ -236,7 +236,7 @@ async def test_discontinued_voice_endpoints_are_404(
     else:
         assert reply.text.startswith(f"Not found: {expected}") and instead in reply.text
     assert listing.status_code == 200
-    assert len(emulator.catalogue) == 25  # nothing was created
+    assert len(emulator.catalogue) == len(VOICES)  # nothing was created
 
 
 async def test_a_cloned_voice_speaks_over_the_websocket(emulator: Emulator) -> None:
