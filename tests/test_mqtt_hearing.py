@@ -118,7 +118,10 @@ async def test_dynamic_security_refuses_in_the_suback(
     hearing = await settled(client)
     assert hearing[SAY].hearing is Hearing.HEARD
     assert hearing[ALL] == TopicHearing(
-        ALL, Hearing.REFUSED, "the broker refused the subscription (Not authorized)"
+        ALL,
+        Hearing.REFUSED,
+        "the broker refused the subscription (Not authorized)",
+        "Not authorized",
     )
     assert client.denied.value == (ALL,)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

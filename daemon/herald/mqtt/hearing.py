@@ -43,6 +43,7 @@ class TopicHearing:
     topic: str
     hearing: Hearing
     reason: str = ""
+    code: str = ""  # the broker's reason code, for a refused subscription
 
     @property
     def denied(self) -> bool:
@@ -55,7 +56,8 @@ class TopicHearing:
 
 
 def refused(topic: str, code: str) -> TopicHearing:
-    return TopicHearing(topic, Hearing.REFUSED, f"the broker refused the subscription ({code})")
+    reason = f"the broker refused the subscription ({code})"
+    return TopicHearing(topic, Hearing.REFUSED, reason, code)
 
 
 class DeliveryProbe:
