@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from herald.cli.doctor import check_service, run_doctor
+from herald.cli.doctor import check_cartesia, check_service, run_doctor
 from herald.cli.doctor_service import (
     ROOT_FIX,
     Unit,
@@ -178,6 +178,21 @@ def test_given_choices_win_over_the_unit(tmp_path: Path, config: Path) -> None:
     setup = load_like_service(None, {}, unit=lambda: None, credstore=stores)
     assert setup.config_from == "the default"
     assert check_service(setup).status == "skip"
+
+
+async def test_an_encrypted_key_is_said_to_be_unchecked(tmp_path: Path, config: Path) -> None:
+    text = UNIT_FILE.read_text().replace("/etc/herald/config.toml", str(config))
+    text = text.replace(
+        "LoadCredential=cartesia_api_key", "LoadCredentialEncrypted=cartesia_api_key"
+    )
+    unit = parse_unit(text, "systemctl cat herald.service")
+    setup = load_like_service(None, {}, unit=lambda: unit, credstore=credstore(tmp_path))
+    assert "cartesia_api_key: encrypted, not checked" in check_service(setup).detail
+    line = await check_cartesia(setup.cfg, setup=setup)
+    assert line.line() == (
+        "skip  cartesia  the API key is an encrypted credential (LoadCredentialEncrypted=): "
+        "only the service can decrypt it, so doctor cannot check it"
+    )
 
 
 def test_an_absolute_credential_path_is_read_as_given(tmp_path: Path) -> None:

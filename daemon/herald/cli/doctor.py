@@ -99,7 +99,7 @@ def check_service(setup: ServiceSetup) -> Check:
         return _fail(
             "service",
             f"cannot read the credentials {UNIT} loads: {'; '.join(setup.problems)}{who}",
-            ROOT_FIX if os.geteuid() != 0 else "make them readable by root (chmod 0600)",
+            ROOT_FIX if os.geteuid() != 0 else "fix those files (0600 root, the key alone)",
         )
     unit = setup.unit
     if unit is None:
@@ -237,6 +237,13 @@ async def check_cartesia(cfg: Config, *, setup: ServiceSetup | None = None) -> C
 
     key: Secret | None = cfg.cartesia_api_key
     if key is None:
+        if setup is not None and setup.unit and "cartesia_api_key" in setup.unit.encrypted:
+            return Check(
+                "skip",
+                "cartesia",
+                "the API key is an encrypted credential (LoadCredentialEncrypted=): only "
+                "the service can decrypt it, so doctor cannot check it",
+            )
         credential = setup.credentials.get("cartesia_api_key") if setup is not None else None
         if credential is not None and credential.problem and os.geteuid() != 0:
             from herald.cli.doctor_service import ROOT_FIX
