@@ -200,6 +200,19 @@ async def test_the_last_verdict_stands_until_the_next_probe_answers(
     assert changes == []  # never flipped to () and back
 
 
+async def test_wildcard_filters_are_not_probed(mosquitto: Mosquitto, nursery: trio.Nursery) -> None:
+    settings = MqttSettings(
+        host="127.0.0.1", port=mosquitto.port, client_id="herald-w", probe="all"
+    )
+    client = MqttClient(settings, [(SAY, 1), ("herald/+/stop", 1), ("$share/g/herald/x", 0)])
+    await launch(nursery, client)
+    hearing = await settled(client)
+    assert hearing[SAY].hearing is Hearing.HEARD
+    assert hearing["herald/+/stop"].hearing is Hearing.GRANTED
+    assert hearing["$share/g/herald/x"].hearing is Hearing.GRANTED
+    assert client.connected.value and client.stats.connects == 1
+
+
 # --- the probe's rules, directly ---
 
 

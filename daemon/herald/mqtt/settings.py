@@ -73,7 +73,10 @@ class MqttSettings:
             raise ValueError(f"MqttSettings.probe = {self.probe!r}: own, all or off")
 
     def probes(self, topic: str) -> bool:
-        """Whether the subscription to ``topic`` gets a delivery probe."""
+        """Whether the subscription to ``topic`` gets a delivery probe (never a filter
+        with wildcards, or a shared or $-topic: nothing can be published to those)."""
+        if "+" in topic or "#" in topic or topic.startswith("$"):
+            return False
         if self.probe == "all":
             return True
         return (
