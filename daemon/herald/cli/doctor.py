@@ -4,8 +4,9 @@ Each line is ``ok``, ``FAIL`` or ``skip``, a name, what was found, and for a fai
 ``fix:`` hint; a check may print several lines (one per sound card). The exit status is
 1 when any line failed, else 0. Secrets never appear in the output.
 
-Run as root or as the herald user, doctor checks what the service uses: the config and
-the credentials herald.service loads (`herald.cli.doctor_service`). It subscribes to
+Run as root (``sudo herald doctor``), doctor checks what the service uses: the config
+and the credentials herald.service loads (`herald.cli.doctor_service`; no other user
+may read those, and doctor says so). It subscribes to
 the daemon's topics with its own client id and reports the ones the broker's ACL denies
 (`herald.mqtt.hearing`), and for the sound device it names who holds a busy one and
 whether ALSA's ``default`` goes to a Desktop sound server (`herald.cli.doctor_alsa`).
