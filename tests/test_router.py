@@ -5,12 +5,14 @@ messages. The actions are a recording stand-in for `herald.control.actions.Actio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
 from herald.commands import SayCommand
+from herald.control.journal import Journal
 from herald.control.router import Router
 from herald.control.speaker import SpeakEvent
 from herald.control.topics import Topics
@@ -26,10 +28,21 @@ class RecordingActions:
         self.voices = tuple(voices)
         self._replay = replay
         self.acks: list[Callable[[], None]] = []
+        self.starts: list[Callable[[], None] | None] = []
+        self.ages: list[float] = []
 
-    def say(self, cmd: SayCommand, acks: Sequence[Callable[[], None]] = ()) -> None:
+    def say(
+        self,
+        cmd: SayCommand,
+        acks: Sequence[Callable[[], None]] = (),
+        *,
+        on_start: Callable[[], None] | None = None,
+        age: float = 0.0,
+    ) -> None:
         self.calls.append(("say", cmd.text))
         self.acks.extend(acks)
+        self.starts.append(on_start)
+        self.ages.append(age)
 
     def stream_chunk(self, id: str, text: str, final: bool) -> str:
         self.calls.append(("stream", (id, text, final)))
@@ -54,7 +67,7 @@ class RecordingActions:
 
 
 class Rig:
-    def __init__(self, **actions: Any) -> None:
+    def __init__(self, journal: Journal | None = None, **actions: Any) -> None:
         self.broker = MemoryBroker()
         self.actions = RecordingActions(**actions)
         self.events: list[SpeakEvent] = []
@@ -62,16 +75,19 @@ class Rig:
         self.router = Router(
             TOPICS,
             self.broker,
-            self.actions,
+            self.actions,  # type: ignore[arg-type]
             self.events.append,
-            on_birth=self._birth,  # type: ignore[arg-type]
+            journal=journal,
+            on_birth=self._birth,
         )
 
     def _birth(self) -> None:
         self.births += 1
 
-    def send(self, topic: str, payload: bytes, *, retain: bool = False, mid: int = 1) -> Message:
-        message = Message(topic=topic, payload=payload, qos=1, mid=mid, retain=retain)
+    def send(
+        self, topic: str, payload: bytes, *, retain: bool = False, mid: int = 1, dup: bool = False
+    ) -> Message:
+        message = Message(topic=topic, payload=payload, qos=1, mid=mid, retain=retain, dup=dup)
         self.router.handle(message)
         return message
 
@@ -175,3 +191,83 @@ async def test_a_bug_in_an_action_costs_one_message() -> None:
         nursery.cancel_scope.cancel()
     assert rig.actions.calls == [("stop", None)]
     assert len(rig.broker.acked) == 2  # the broken one was acked too, not redelivered
+
+
+# --- with the queue journal: acknowledged once on disk ---------------------------------
+
+
+async def test_a_say_is_acked_once_the_journal_has_it(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "queue.jsonl")
+    journal.load()
+    rig = Rig(journal)
+    message = rig.send("herald/hall/say", b"Hello there.")
+    assert rig.broker.acked == []  # not on disk yet
+    await journal.flush()
+    assert rig.broker.acked == [message]  # the broker may forget it: herald has it
+    (started,) = rig.actions.starts
+    assert started is not None
+    started()
+    (ended,) = rig.actions.acks
+    ended()
+    await journal.flush()
+    assert Journal(tmp_path / "queue.jsonl").load() == []
+
+
+async def test_a_redelivery_of_a_journaled_say_is_not_spoken_twice(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "queue.jsonl")
+    journal.load()
+    rig = Rig(journal)
+    rig.send("herald/hall/say", b'{"id": "door-1", "text": "Door."}')
+    await journal.flush()
+    # The ack was lost in a crash: the broker sends it again, flagged DUP.
+    again = rig.send("herald/hall/say", b'{"id": "door-1", "text": "Door."}', mid=2, dup=True)
+    assert again in rig.broker.acked
+    assert [c for c in rig.actions.calls if c[0] == "say"] == [("say", "Door.")]
+    # The same say published again (not a redelivery) is spoken again.
+    rig.send("herald/hall/say", b'{"id": "door-1", "text": "Door."}', mid=3)
+    assert [c for c in rig.actions.calls if c[0] == "say"] == [("say", "Door.")] * 2
+
+
+async def test_the_journal_replays_at_start_and_answers_a_poison_say(tmp_path: Path) -> None:
+    path = tmp_path / "queue.jsonl"
+    journal = Journal(path, wall_clock=lambda: 1000.0)
+    journal.load()
+    rig = Rig(journal)
+    rig.send("herald/hall/say", b'{"id": "a", "text": "Alpha."}')
+    rig.send("herald/hall/say", b'{"id": "b", "text": "Bravo."}')
+    await journal.flush()
+    rig.actions.starts[1]()  # "b" starts playing ... and herald dies
+    await journal.flush()
+    for crash in range(2):
+        journal = Journal(path, wall_clock=lambda: 1030.0)
+        replays = journal.load()
+        assert [r.poison for r in replays] == [False, crash == 1]
+        rig = Rig(journal)
+        rig.router.replay(replays, 1030.0)
+        if crash == 0:
+            assert [c[1] for c in rig.actions.calls] == ["Alpha.", "Bravo."]
+            assert rig.actions.ages == [30.0, 30.0]  # ttl counts from the first arrival
+            rig.actions.starts[1]()  # "b" plays again, and herald dies again
+            await journal.flush()
+    # The third time "b" is answered instead of played; "a" is queued again.
+    assert [c[1] for c in rig.actions.calls] == ["Alpha."]
+    (failed,) = rig.events
+    assert (failed.id, failed.event) == ("b", "failed")
+    assert "stopped unexpectedly, twice" in failed.detail["error"]
+
+
+async def test_a_clean_stop_does_not_count_as_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "queue.jsonl"
+    for _ in range(3):
+        journal = Journal(path)
+        replays = journal.load()
+        rig = Rig(journal)
+        if replays:
+            assert not replays[0].poison
+            rig.router.replay(replays, 0.0)
+        else:
+            rig.send("herald/hall/say", b"Stay with me.")
+            await journal.flush()
+        rig.actions.starts[0]()
+        journal.halted()  # SIGTERM: the say is cut off, cleanly
+        await journal.flush()

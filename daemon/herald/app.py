@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.config import Config, ConfigError, load_config
 from herald.control.actions import Actions
 from herald.control.hermes import Hermes
+from herald.control.journal import Journal
 from herald.control.publisher import Outgoing, Publisher
 from herald.control.router import Router
 from herald.control.settings import Settings
@@ -122,12 +124,16 @@ class Daemon:
         hermes = (
             Hermes(cfg.device.id, self.actions, self.publisher.send) if cfg.mqtt.hermes else None
         )
+        # herald's own queue on disk, beside the state file (see control/journal.py).
+        state_file = Path(cfg.device.state_file)
+        self.journal = Journal(state_file.with_name(f"{state_file.stem}.queue.jsonl"))
         self.router = Router(
             self.topics,
             self.mqtt,
             self.actions,
             self.publisher.emit,
             hermes=hermes,
+            journal=self.journal,
             on_birth=self.publisher.announce_again,
         )
         self.buttons = Buttons(cfg.buttons, self._on_press, pin_factory=pin_factory)
@@ -139,7 +145,11 @@ class Daemon:
             self.actions.perform(action, source=f"button {button}")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start every service, then report started at once (a SIGTERM is acted on
+        from then on, whatever else is still coming up); READY=1 follows when the
+        broker and the audio device are up."""
         self.sources.cache = await trio.to_thread.run_sync(ClipCache.from_config, self.cfg.cache)
+        replays = await trio.to_thread.run_sync(self.journal.load)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.client.run)
             # After the client has started: before, its status reads "offline".
@@ -150,10 +160,14 @@ class Daemon:
             await nursery.start(self.settings.run)
             await nursery.start(self.buttons.run)
             await nursery.start(self.publisher.run)
+            await nursery.start(self.journal.run)
+            if replays:
+                log.info("queue journal: %d says from before the restart", len(replays))
+                self.router.replay(replays, time.time())
             nursery.start_soon(self.router.run)
-            await self._wait_ready()
             nursery.start_soon(self._watchdog)
             task_status.started()
+            await self._wait_ready()
 
     async def _ready_local_voice(self) -> None:
         """Load the local voice at start if configured, else as soon as the cloud goes
@@ -190,8 +204,10 @@ class Daemon:
         broker redelivers it to the next run."""
         self._stopping = True
         self.speaker.halt()
+        self.journal.halted()
         final = [(self.topics.availability, "offline", True)] if offline else []
         with trio.move_on_after(SHUTDOWN_BUDGET):
+            await self.journal.flush()
             await self.settings.flush()
             await self.publisher.flush()
             await self.mqtt.shutdown(final)

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from herald.atomic import fsync_dir
 from herald.cache.files import unlink_logged
-from herald.cache.format import FIXED_HEADER_SIZE, ClipMeta, pack_header, sample_width
+from herald.cache.format import (
+    FIXED_HEADER_SIZE,
+    MAX_PAYLOAD_BYTES,
+    ClipMeta,
+    pack_header,
+    sample_width,
+)
 
 if TYPE_CHECKING:
     from herald.cache.index import ClipIndex
@@ -81,6 +87,9 @@ class ClipWriter:
         size = FIXED_HEADER_SIZE + len(self._meta_bytes) + self._payload_len
         if size > self._index.max_bytes:
             self._reject(f"larger than the cache ({self._index.max_bytes} bytes)")
+            return
+        if self._payload_len > MAX_PAYLOAD_BYTES:
+            self._reject(f"larger than a clip may be ({MAX_PAYLOAD_BYTES} bytes)")
             return
         self._sha.update(pcm)
         self._write(pcm)

@@ -212,6 +212,9 @@ class CartesiaClient:
             except MalformedFrame as exc:
                 log.warning("%s", exc)
                 continue
+            except Exception:  # a frame must cost itself, never the connection or herald
+                log.exception("cartesia: a frame that could not be read was dropped")
+                continue
             context = self._contexts.get(frame.context_id) if frame.context_id else None
             if context is not None:
                 context.deliver(frame.event)

@@ -154,7 +154,9 @@ def parse_frame(raw: str | bytes) -> Frame:
     try:
         frame = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MalformedFrame(f"unreadable frame from Cartesia: {exc}") from None
+        raise MalformedFrame(f"unreadable frame from Cartesia: {str(exc)[:200]}") from None
+    except RecursionError:  # a hostile frame nested a thousand levels deep
+        raise MalformedFrame("unreadable frame from Cartesia: nested too deep") from None
     return Frame(frame.context_id, _event_of(frame))
 
 

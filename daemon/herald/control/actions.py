@@ -21,11 +21,15 @@ from herald.control.settings import Settings
 from herald.control.speaker import Job, Speaker
 from herald.speech.feed import TextFeed
 
-__all__ = ["Actions", "StreamChunkResult"]
+__all__ = ["Accept", "Actions", "StreamChunkResult"]
 
 log = logging.getLogger("herald.actions")
 
 StreamChunkResult = Literal["added", "started", "late"]
+
+# How a front end acknowledges a say it accepted: () -> (what to run when the say has
+# ended, what to run when it starts playing). See `herald.control.journal`.
+Accept = Callable[[], tuple[list[Callable[[], None]], Callable[[], None] | None]]
 
 
 class Actions:
@@ -44,10 +48,19 @@ class Actions:
 
     # --- speaking ---
 
-    def say(self, cmd: SayCommand, acks: Sequence[Callable[[], None]] = ()) -> None:
-        """Queue a say; each of ``acks`` runs once it has ended (or at once for a
-        redelivery of one already handled)."""
-        self._speaker.submit(Job(cmd, trio.current_time(), list(acks)))
+    def say(
+        self,
+        cmd: SayCommand,
+        acks: Sequence[Callable[[], None]] = (),
+        *,
+        on_start: Callable[[], None] | None = None,
+        age: float = 0.0,
+    ) -> None:
+        """Queue a say; each of ``acks`` runs once it has ended, ``on_start`` when it
+        starts playing. ``age``: seconds since it first arrived (a say from the journal
+        at start), which its ttl counts too."""
+        arrived = trio.current_time() - max(0.0, age)
+        self._speaker.submit(Job(cmd, arrived, list(acks), on_start=on_start))
 
     def stream_chunk(self, id: str, text: str, final: bool) -> StreamChunkResult:
         """A chunk of a streamed say: added to it, or the start of a new one; "late"

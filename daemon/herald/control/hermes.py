@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 from herald.commands import Rejected, SayCommand, parse_hermes_say
-from herald.control.actions import Actions
+from herald.control.actions import Accept, Actions
 from herald.control.topics import HERMES_ERROR, HERMES_FINISHED
 
 __all__ = ["Hermes", "hermes_language"]
@@ -30,8 +30,11 @@ class Hermes:
     def _ours(self, site: object) -> bool:
         return site in (self._site, "default")
 
-    def say(self, payload: bytes, ack: Callable[[], None]) -> None:
-        """A `hermes/tts/say`. Raises Rejected (after answering Hermes) if it is bad."""
+    def say(
+        self, payload: bytes, ack: Callable[[], None], accept: Accept, *, age: float = 0.0
+    ) -> None:
+        """A `hermes/tts/say`. Raises Rejected (after answering Hermes) if it is bad.
+        ``accept()`` gives the acknowledgements of a say for this site (`Accept`)."""
         try:
             say = parse_hermes_say(payload)
         except Rejected as exc:
@@ -50,7 +53,8 @@ class Hermes:
             self._send((HERMES_FINISHED, json.dumps(finished), False))
 
         cmd = SayCommand(text=say.text, id=say.id, language=hermes_language(say.lang))
-        self._actions.say(cmd, [ack, say_finished])
+        acks, on_start = accept()
+        self._actions.say(cmd, [*acks, say_finished], on_start=on_start, age=age)
 
     def _error(self, payload: bytes, reason: str) -> None:
         """A Hermes say for this site that cannot be spoken: Rhasspy's own TTS answers

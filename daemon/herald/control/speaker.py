@@ -32,15 +32,20 @@ from herald.voice import VoiceParams
 
 log = logging.getLogger("herald.speaker")
 
-_REMEMBER_IDS = 1000  # ids of handled says kept to recognise redeliveries
+_REMEMBER_IDS = 1000  # ids of ended streams kept, to ignore their late chunks
+# Says waiting to be spoken. Past it a normal say is dropped at once (reason
+# "queue_full"); a high-priority one may use as many again (the doorbell must not be
+# crowded out by a flood), then it is dropped too.
+MAX_QUEUE = 100
 
 
 @dataclass
 class Job:
     cmd: SayCommand
     arrived: float  # trio time the command arrived
-    acks: list[Callable[[], None]] = field(default_factory=list)
+    acks: list[Callable[[], None]] = field(default_factory=list)  # run once it has ended
     feed: TextFeed | None = None  # the text of a streamed say, still arriving
+    on_start: Callable[[], None] | None = None  # run when it starts playing
 
     def ack(self) -> None:
         for ack in self.acks:
@@ -106,15 +111,15 @@ class Speaker:
     # --- commands (synchronous, from the router) -----------------------------
 
     def submit(self, job: Job) -> None:
+        """Queue a say. A say id may be used again: a redelivery of the same message is
+        recognised before it gets here (`herald.control.journal`)."""
         cmd = job.cmd
-        if cmd.id in self._handled:
-            log.info("say id=%s already handled: redelivery ignored", cmd.id)
-            job.ack()
+        queued = len(self._queue)
+        if queued >= MAX_QUEUE * (2 if cmd.priority == "high" else 1):
+            self._reject_now(job, "dropped", reason="queue_full")
             return
-        in_flight = self._find(cmd.id)
-        if in_flight is not None:
-            # A redelivery of what is queued or playing: acknowledge both together.
-            in_flight.item.acks.extend(job.acks)
+        if cmd.at is not None and self._starts_too_late(job):
+            self._reject_now(job, "dropped", reason="ttl")
             return
         self._queue.push(
             cmd.id,
@@ -128,6 +133,18 @@ class Speaker:
             self._stop_current()
         self._wake.set()
         self._update_state()
+
+    def _starts_too_late(self, job: Job) -> bool:
+        # An `at` later than the say's ttl can never start within it: dropped now, not
+        # after holding the queue for it (a clock far off, or a mistake).
+        assert job.cmd.at is not None
+        wait = job.cmd.at / 1000 - self._wall_clock()
+        return job.arrived + wait > job.arrived + job.cmd.ttl
+
+    def _reject_now(self, job: Job, event: str, **detail: Any) -> None:
+        self.emit(job.cmd.id, "queued")
+        self.emit(job.cmd.id, event, **detail)
+        job.ack()
 
     def stop(self, id: str | None = None) -> None:
         """Stop everything (None) or the utterance ``id``, queued or playing."""
@@ -155,7 +172,7 @@ class Speaker:
         return True
 
     def handled(self, id: str) -> bool:
-        """True if the utterance ``id`` has ended (recently enough to be remembered)."""
+        """True if the streamed say ``id`` has ended (recently enough to be remembered)."""
         return id in self._handled
 
     def replay(self) -> bool:
@@ -227,6 +244,8 @@ class Speaker:
         self._current = entry
         self._stop_reason = None
         self._update_state()
+        if entry.item.on_start is not None:
+            entry.item.on_start()
         outcome: tuple[str, dict[str, Any]] = ("interrupted", {})
         with trio.CancelScope() as scope:
             self._current_scope = scope
@@ -311,9 +330,10 @@ class Speaker:
 
     def _finish(self, entry: Queued[Job], event: str, **detail: Any) -> None:
         self.emit(entry.id, event, **detail)
-        self._handled[entry.id] = None
-        while len(self._handled) > _REMEMBER_IDS:
-            self._handled.popitem(last=False)
+        if entry.item.feed is not None:
+            self._handled[entry.id] = None
+            while len(self._handled) > _REMEMBER_IDS:
+                self._handled.popitem(last=False)
         entry.item.ack()
 
     def emit(self, id: str, event: str, **detail: Any) -> None:

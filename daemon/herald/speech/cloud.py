@@ -32,6 +32,16 @@ __all__ = ["Cut", "Progress", "Spoken", "cloud_is_back", "receive", "speak_text"
 
 log = logging.getLogger("herald.speech")
 
+# Once a context's text is all sent and its audio has started, Cartesia streams faster
+# than real time; a pause this long is a server that stalled (pings may still be
+# answered), and the say fails over instead of hanging.
+CHUNK_GAP = 5.0
+# More audio than this for its text is a server gone wrong (a flood): the context is
+# failed before it fills the memory. 0.4 s per character is slower than the slowest
+# speech Cartesia makes.
+AUDIO_BASE_S = 10.0
+AUDIO_PER_CHAR_S = 0.4
+
 
 @dataclass(frozen=True, slots=True)
 class Spoken:
@@ -118,15 +128,36 @@ async def receive(
         raise CartesiaError(None, f"no audio from Cartesia within {bound:g} s")
     # After the chime, if one played: a failover cuts the stream relative to this.
     progress.base = prod.fed_frames
+    rate = prod.params.sample_rate
     while item is not None:
         if isinstance(item, Audio):
+            frames = len(item.data) // 2
+            limit = rate * (AUDIO_BASE_S + AUDIO_PER_CHAR_S * len(progress.matcher.text))
+            if progress.frames + frames > limit:
+                raise CartesiaError(
+                    None,
+                    f"Cartesia sent more than {limit / rate:.0f} s of audio for "
+                    f"{len(progress.matcher.text)} characters",
+                )
             prod.note_cloud_audio()
             prod.play(item.data, "cartesia")
-            progress.audio(len(item.data) // 2)
+            progress.audio(frames)
             tee.append(item.data)
         elif isinstance(item, Words):
             progress.words(item.words)
-        item = await context.receive()
+        item = await _next(context)
+    if progress.frames == 0:
+        # `done` with no audio at all: nothing was said, so the say is not finished.
+        raise CartesiaError(None, "Cartesia ended the context without any audio")
+
+
+async def _next(context: CloudContext) -> Audio | Words | None:
+    if not context.input_closed:
+        return await context.receive()  # a stream waits for its text (its own bounds)
+    with trio.move_on_after(CHUNK_GAP) as gap:
+        return await context.receive()
+    assert gap.cancelled_caught
+    raise CartesiaError(None, f"Cartesia sent nothing for {CHUNK_GAP:g} s mid-utterance")
 
 
 def first_audio_bound(sources: Sources) -> float:
