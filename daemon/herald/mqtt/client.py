@@ -14,6 +14,7 @@ that becomes deaf gets one ERROR line naming it, the reason and the ACL fix.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import secrets
@@ -89,8 +90,9 @@ class MqttClient:
     never a credential), ``last_error`` (the last MqttError, None once connected),
     ``hearing`` (a `TopicHearing` per subscription, in order), ``denied`` (the topics
     herald hears nothing on: refused in the SUBACK, or accepted but not delivered) and
-    ``stats``. Incoming messages arrive on ``messages``; a full queue drops (and counts)
-    a message without acknowledging it, so the broker keeps a QoS1 one. Delivery probes
+    ``stats``. Incoming messages arrive on ``messages``; while it is full the socket is
+    not read (backpressure: the broker holds back what follows, nothing is dropped, QoS
+    0 included). Delivery probes
     (anyone's: doctor's too) are acknowledged and dropped, never delivered.
     """
 
@@ -128,12 +130,13 @@ class MqttClient:
         self.last_error: MqttError | None = None
         self.stats = MqttStatistics()
         self._send, self.messages = trio.open_memory_channel[Message](QUEUE_SIZE)
+        self._inbox: collections.deque[Message] = collections.deque()
         self._backoff = Backoff(0.5, 30.0, rng=rng or random.Random())
         self._marker = f"herald-oversize-{secrets.token_hex(4)}"  # cannot be forged
         self._paho = make_paho_client(
             settings, receive_maximum=RECEIVE_MAXIMUM, max_queued=MAX_QUEUED_OUT
         )
-        self._driver = SocketDriver(self._paho)
+        self._driver = SocketDriver(self._paho, self._hand_on)
         self._paho.on_connect = self._on_connect
         self._paho.on_disconnect = self._on_disconnect
         self._paho.on_subscribe = self._on_subscribe
@@ -210,6 +213,7 @@ class MqttClient:
         sock = LimitedSocket(raw, PublishLimiter(s.max_payload, self._marker))
         self._connection += 1
         self._unacked.clear()
+        self._inbox.clear()  # of the connection before: the broker sends them again
         self._held = 0
         self._lost = None
         self._connack = None
@@ -496,18 +500,21 @@ class MqttClient:
             log.info("MQTT: ignored a retained message on %s", message.topic)
             self._paho.ack(msg.mid, msg.qos)
             return
-        try:
-            self._send.send_nowait(message)
-        except trio.WouldBlock:
-            self.stats.dropped += 1
-            self._held += bool(message.qos)
-            later = " (the broker redelivers it after a reconnect)" if message.qos else ""
-            log.warning("MQTT: incoming queue full, dropped a message on %s%s", msg.topic, later)
-            return
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return  # stopping: unacknowledged, the broker keeps it for the next run
+        # Handed on by the reader task (`_hand_on`) before it reads the socket again, so
+        # a consumer that falls behind slows the broker down instead of losing messages.
+        self._inbox.append(message)
         if message.qos:
             self._unacked.add(message.mid)
+
+    async def _hand_on(self) -> None:
+        """Pass what the last read delivered to ``messages``, waiting while it is full."""
+        while self._inbox:
+            message = self._inbox.popleft()
+            try:
+                await self._send.send(message)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._inbox.clear()  # stopping: unacknowledged, the broker keeps them
+                return
 
     def _to_message(self, msg: paho.MQTTMessage) -> Message:
         max_payload = self.settings.max_payload
