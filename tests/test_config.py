@@ -667,3 +667,12 @@ def test_arbitrary_text_raises_only_config_error(text: str) -> None:
         parse_config(text, {})
     except ConfigError as exc:
         assert exc.errors
+
+
+@pytest.mark.parametrize("pasted", ["sk_car_SECRET-value-7f3a9", "hunter2hunter2", "sk-abc/def"])
+def test_a_secret_pasted_where_its_file_belongs_is_never_echoed(pasted: str) -> None:
+    (error,) = errors_of(f"[cartesia]\napi_key_file = '{pasted}'\n")
+    assert pasted not in error
+    assert error.startswith("cartesia.api_key_file (its value is not shown")
+    (error,) = errors_of(f"[mqtt]\nusername = 'u'\npassword_file = '{pasted}'\n")
+    assert pasted not in error

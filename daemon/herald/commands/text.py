@@ -1,7 +1,8 @@
 """The rules for what a command may ask herald to speak, and for ids.
 
-Spoken text: 1 to 5000 characters after stripping (a stream chunk: verbatim, at most
-5000), no control characters other than newline, tab and carriage return. Ids: 1 to
+Spoken text: 1 to 5000 characters after stripping, with a letter or a digit in it (a
+stream chunk: verbatim, at most 5000), no control characters other than newline, tab
+and carriage return. Ids: 1 to
 128 printable characters.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 
 from herald.commands.reasons import Rejected, quote
+from herald.text import is_speakable
 
 __all__ = ["MAX_ID_CHARS", "MAX_TEXT_CHARS", "check_chunk_text", "check_id", "check_say_text"]
 
@@ -29,6 +31,9 @@ def check_say_text(text: str) -> str:
         raise Rejected("text is empty" if not text else "text is empty (only whitespace)")
     if len(stripped) > MAX_TEXT_CHARS:
         raise Rejected(f"text is {len(stripped)} characters; the limit is {MAX_TEXT_CHARS}")
+    if not is_speakable(stripped):
+        # Zero-width characters, a BOM, "...": nothing a voice would say.
+        raise Rejected(f"text has nothing to speak (no letter or digit): {quote(stripped)}")
     return stripped
 
 

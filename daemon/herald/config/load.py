@@ -144,13 +144,21 @@ def _read_secret(label: str, path: Path) -> tuple[Secret | None, list[str]]:
     return secret, []
 
 
+def _secret_file_label(source: _SecretSource, value: str) -> str:
+    """``section.key = "path"``, unless the value looks like the secret itself (a key
+    pasted where its file's name belongs): that is never echoed."""
+    key = f"{source.section}.{source.key}"
+    if "/" in value and not value.startswith(("sk_", "sk-")):
+        return f"{key} = {format_path(value)}"
+    return f"{key} (its value is not shown: it looks like a secret, not a file name)"
+
+
 def _load_secret(
     source: _SecretSource, file_value: str, env: Mapping[str, str]
 ) -> tuple[Secret | None, list[str]]:
     """The secret from the file the config names, else the credential, else the env."""
     if file_value:
-        label = f"{source.section}.{source.key} = {format_path(file_value)}"
-        return _read_secret(label, Path(file_value))
+        return _read_secret(_secret_file_label(source, file_value), Path(file_value))
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials:
         path = Path(credentials) / source.credential

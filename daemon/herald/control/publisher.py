@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ from herald.secret import Secret, mask
 from herald.speech.refusals import Refusals
 from herald.voice import VoiceParams
 
-__all__ = ["EVENT_QUEUE", "OUTBOX_QUEUE", "Outgoing", "Publisher"]
+__all__ = ["EVENT_QUEUE", "OUTBOX_QUEUE", "Outgoing", "Publisher", "public_error"]
 
 log = logging.getLogger("herald.publisher")
 
@@ -38,6 +39,15 @@ OUTBOX_QUEUE = 1024
 
 # (topic, payload, retain): published with QoS 1.
 Outgoing = tuple[str, str, bool]
+
+# An absolute path in an error text: only its last part is published (the log keeps it
+# whole). Possessive quantifiers: linear on any input.
+_PATH = re.compile(r"""(?<![\w.~:/])/(?:[^\s/:'"()\[\]]++/)*+([^\s/:'"()\[\]]*+)""")
+
+
+def public_error(text: str) -> str:
+    """An error for an event: no local paths ("cannot read door.wav", not the path)."""
+    return _PATH.sub(lambda m: m.group(1) or "/", text)
 
 
 class Publisher:
@@ -120,7 +130,10 @@ class Publisher:
     async def _publish_event(self, event: SpeakEvent) -> None:
         if event.event == "started" and "latency_ms" in event.detail:
             self.last_latency_ms.set(event.detail["latency_ms"])
-        await self._publish(self._topics.event, json.dumps(event.payload()))
+        payload = event.payload()
+        if isinstance(payload.get("error"), str):
+            payload["error"] = public_error(payload["error"])
+        await self._publish(self._topics.event, json.dumps(payload))
 
     async def _publish_outbox(self) -> None:
         async for topic, payload, retain in self._outbox_out:

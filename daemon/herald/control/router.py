@@ -28,7 +28,7 @@ from herald.commands.reasons import quote
 from herald.control.actions import Actions
 from herald.control.hermes import Hermes
 from herald.control.journal import Journal, Replay
-from herald.control.speaker import SpeakEvent
+from herald.control.speaker import SpeakEvent, StreamTooLong
 from herald.control.topics import Kind, Topics
 from herald.mqtt import Broker, Message
 
@@ -153,7 +153,10 @@ class Router:
             # few unacknowledged messages through (receive maximum), and a stream has
             # hundreds. So a stream cut by a restart is not resumed.
             chunk = parse_stream_chunk(payload)
-            actions.stream_chunk(chunk.id, chunk.text, chunk.final)
+            try:
+                actions.stream_chunk(chunk.id, chunk.text, chunk.final)
+            except StreamTooLong as exc:
+                raise Rejected(str(exc)) from None
         elif kind == "stop":
             actions.stop(parse_stop(payload).id)
         elif kind == "volume":

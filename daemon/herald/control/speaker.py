@@ -26,7 +26,7 @@ from herald.control.queue import Queued, SpeakQueue
 from herald.control.settings import Gate
 from herald.observable import Observable
 from herald.speech import Production, Sources, SpeechFailed, produce
-from herald.speech.feed import TextFeed
+from herald.speech.feed import MAX_STREAM_CHARS, TextFeed
 from herald.speech.voicing import Voicing
 from herald.voice import VoiceParams
 
@@ -51,6 +51,14 @@ class Job:
         for ack in self.acks:
             ack()
         self.acks.clear()
+
+
+class StreamTooLong(Exception):
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"the streamed say is already {length} characters; the limit is "
+            f"{MAX_STREAM_CHARS}: what came is spoken, the rest is not"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +165,8 @@ class Speaker:
         self._update_state()
 
     def feed_stream(self, id: str, text: str, final: bool) -> bool:
-        """A chunk of a streamed say already queued or playing; False if there is none."""
+        """A chunk of a streamed say already queued or playing; False if there is none.
+        Raises StreamTooLong (and ends the stream's text there) past MAX_STREAM_CHARS."""
         entry = self._find(id)
         if entry is None or entry.item.feed is None:
             return False
@@ -165,6 +174,9 @@ class Speaker:
         if feed.closed:
             log.info("stream %s: a chunk after the final one was ignored", id)
             return True
+        if feed.length + len(text) > MAX_STREAM_CHARS:
+            feed.close()  # what came is spoken; the rest is not
+            raise StreamTooLong(feed.length)
         if text:
             feed.add(text)
         if final:
