@@ -303,3 +303,22 @@ async def test_disconnect_request_is_answered_before_closing(
     await peer.send(pb.DisconnectRequest())
     assert [type(m) for m in await peer.receive()] == [pb.DisconnectResponse]
     await done.wait()
+
+
+def test_the_config_section_validates_once() -> None:
+    import msgspec
+
+    from herald.esphome.settings import EsphomeConfig
+
+    cfg = msgspec.convert({"enabled": True, "name": "kitchen", "port": 6054}, EsphomeConfig)
+    assert (cfg.enabled, cfg.name, cfg.port, cfg.key_file, cfg.advertise) == (
+        True,
+        "kitchen",
+        6054,
+        "",
+        True,
+    )
+    assert not EsphomeConfig().enabled  # off by default
+    for bad, where in (({"port": 0}, "port"), ({"name": "Bad_Name"}, "name"), ({"x": 1}, "x")):
+        with pytest.raises(msgspec.ValidationError, match=where):
+            msgspec.convert(bad, EsphomeConfig)
