@@ -165,6 +165,10 @@ class AlsaSink:
     def geometry(self) -> Geometry:
         return self._geometry
 
+    @property
+    def clocked(self) -> bool | None:
+        return None  # the name does not tell (``file:`` may have a card behind it)
+
     def _lost(self, what: str) -> SinkLost:
         return SinkLost(f"{what} [{self._name}]")
 

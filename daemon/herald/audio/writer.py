@@ -75,12 +75,16 @@ class Writer:
         *,
         on_xrun: Callable[[], None],
         on_fill: Callable[[int], None],
+        plan: Callable[[int], int] | None = None,
     ) -> None:
+        """``plan(queued)``: the frames the ring should hold after a step, given what it
+        holds now (only asked on a device with a clock; default: the whole ring)."""
         geo = sink.geometry
         self._sink = sink
         self._render = render
         self._on_xrun = on_xrun
         self._on_fill = on_fill
+        self._plan = plan
         self._ring = geo.buffer_frames
         self._rate = geo.rate
         self._frame_s = 1.0 / geo.rate
@@ -96,6 +100,10 @@ class Writer:
         self._last: float | None = None
         self._xruns_in_a_row = 0
         self.frames_written = 0
+        # Whether the device plays what it is given at its own pace (a card) or takes
+        # everything at once (no clock): declared by the sink, else found at `prime`.
+        self.clocked: bool | None = sink.clocked
+        self.fill_after = 0  # frames queued right after the last step (an estimate)
 
     @property
     def ring_s(self) -> float:
@@ -105,10 +113,31 @@ class Writer:
     def prime(self, now: float) -> None:
         """Start the ring on silence, so the DAC runs before (and between) words."""
         self._last = now
-        n = min(self.target_fill, int(self._budget))
+        self.target_fill = self._target(0)
+        self._silence(now, min(self.target_fill, int(self._budget)))
+        if self.clocked is None and self.frames_written:
+            # A card holds what was just written (microseconds ago); a device without a
+            # clock has taken all of it already. Such a device gets the whole ring.
+            try:
+                self.clocked = self._sink.avail() < self._ring
+            except Underrun:
+                self.clocked = True
+            if not self.clocked:
+                self.target_fill = self._ring
+                self._silence(now, int(self._budget))
+        self.fill_after = self.frames_written if self.clocked else 0
+
+    def _silence(self, now: float, n: int) -> None:
+        if n <= 0:
+            return
         self._samples[:n].cast("B")[:] = bytes(2 * n)
         self._end, self._pending = n, 0
         self._flush(now)
+
+    def _target(self, queued: int) -> int:
+        if self.clocked is False or self._plan is None:
+            return self._ring
+        return max(0, min(self._ring, self._plan(queued)))
 
     def step(self, now: float) -> None:
         """Top the ring up. Raises `SinkLost`."""
@@ -123,13 +152,16 @@ class Writer:
             avail = self._ring
         queued = self._ring - avail
         self._on_fill(queued)
+        self.fill_after = queued
         if self._pending < self._end:
             before = self.frames_written
             after_xrun = self._flush(now)
+            queued = after_xrun if after_xrun is not None else queued + self.frames_written - before
+            self.fill_after = queued
             if self._pending < self._end:
                 return
             # What was just written is queued too, ahead of the block rendered next.
-            queued = after_xrun if after_xrun is not None else queued + self.frames_written - before
+        self.target_fill = self._target(queued)
         # A second round only if a write found the ring run dry: then the ring holds
         # just what was written since, and must be topped up now, not a tick later.
         for _ in range(2):
@@ -138,13 +170,16 @@ class Writer:
             if n <= 0:
                 return
             paced = (self._ring - self._budget) * self._paced_frame_s
-            clocked = queued * self._frame_s
-            if paced > clocked:
+            queued_s = queued * self._frame_s
+            if paced > queued_s:
                 self._markers = self._render(self._samples[:n], now + paced, self._paced_frame_s)
             else:
-                self._markers = self._render(self._samples[:n], now + clocked, self._frame_s)
+                self._markers = self._render(self._samples[:n], now + queued_s, self._frame_s)
             self._end, self._pending = n, 0
+            before = self.frames_written
             after_xrun = self._flush(now)
+            written = self.frames_written - before
+            self.fill_after = after_xrun if after_xrun is not None else queued + written
             if after_xrun is None or self._pending < self._end:
                 return
             queued = after_xrun
