@@ -88,6 +88,11 @@ class PlayerTuning:
     stable_s: float = 2.0  # a handle that lived this long resets the backoff
     target: TargetTuning = field(default_factory=TargetTuning)
 
+    @classmethod
+    def configured(cls, *, idle_close: float, lead_in_ms: int) -> PlayerTuning:
+        """The tuning for ``audio.idle_close`` (seconds, 0: never) and ``audio.lead_in_ms``."""
+        return cls(idle_close_s=idle_close or None, lead_in_s=lead_in_ms / 1000)
+
 
 class AudioState(enum.StrEnum):
     STARTING = "starting"
@@ -279,7 +284,7 @@ class Player:
         """Feed ``sink`` until idle for idle_close_s (then close it); raises SinkLost."""
         t = self._tuning
         geo = sink.geometry
-        self._plan_frames = FillPlan.make(
+        self._plan_frames = plan = FillPlan.make(
             geo.rate,
             geo.buffer_frames,
             tick_s=t.tick_s,
@@ -287,16 +292,20 @@ class Player:
             idle_margin_s=t.idle_margin_s,
             margin_s=t.margin_s,
         )
-        writer = Writer(
-            sink, self._render, on_xrun=self._xrun, on_fill=self._fill, plan=self._plan
-        )
+        writer = Writer(sink, self._render, on_xrun=self._xrun, on_fill=self._fill, plan=self._plan)
         self._writer = writer
         now = self._now = trio.current_time()
         idle_since = opened = now
         ticks = 1
         slow_tick = now + t.tick_s
         try:
-            writer.prime(now)
+            if self._queue:
+                # Opened for a stream: silence only until it can be rendered, right
+                # after (behind the lead-in, if it is ready before that has played).
+                writer.prime(now, plan.start_fill)
+                writer.step(now)
+            else:
+                writer.prime(now)
             next_tick = self._next_tick(writer, now, slow_tick)
             while True:
                 kicked = False

@@ -110,10 +110,13 @@ class Writer:
         """The ring's length in seconds."""
         return self._ring * self._frame_s
 
-    def prime(self, now: float) -> None:
-        """Start the ring on silence, so the DAC runs before (and between) words."""
+    def prime(self, now: float, frames: int | None = None) -> None:
+        """Start the ring on ``frames`` of silence (default: the plan's target), so the
+        DAC runs before (and between) words."""
         self._last = now
-        self.target_fill = self._target(0)
+        self.target_fill = self._target(0) if frames is None else frames
+        if self.clocked is False:
+            self.target_fill = self._ring
         self._silence(now, min(self.target_fill, int(self._budget)))
         if self.clocked is None and self.frames_written:
             # A card holds what was just written (microseconds ago); a device without a
