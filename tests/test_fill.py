@@ -8,13 +8,14 @@ written reached the DAC, so the tests check when sound is *heard*, not handed ov
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import trio
 import trio.testing
 
 from herald.audio import PlayerTuning
-from herald.audio.fill import FillPlan, Mode
+from herald.audio.fill import FillPlan, Mode, WakeLateness
 from herald.audio.sim_sink import SimDevice
 from test_player import RATE, faded, feed_all, nonzero, pcm, start_player, tone, written
 
@@ -30,6 +31,7 @@ def plan() -> FillPlan:
         RATE,
         RING,
         tick_s=T.tick_s,
+        fast_tick_s=T.fast_tick_s,
         start_fill_s=T.start_fill_s,
         idle_margin_s=T.idle_margin_s,
         margin_s=T.margin_s,
@@ -49,6 +51,31 @@ def test_targets_follow_the_mode() -> None:
     assert p.target(Mode.PLAYING, 300, -50) == 480
     # The slow tick only once the ring outlasts it with the margin to spare.
     assert p.slow(1440) and not p.slow(1439)
+
+
+def test_late_wake_ups_raise_the_low_fills() -> None:
+    p = plan()
+    late = 720  # 30 ms
+    # Fast tick + lateness + margin: 240 + 720 + 240; slow tick + lateness + margin.
+    assert p.target(Mode.WAITING, 0, late=late) == 1200
+    assert p.target(Mode.IDLE, 0, late=late) == 1200 + 960
+    assert p.target(Mode.PLAYING, 0, 0, late=late) == 1200
+    assert p.target(Mode.PLAYING, 0, 10_000, late=late) == 3840
+    assert p.target(Mode.WAITING, 0, late=10_000) == 3840  # never beyond the ring
+    assert not p.slow(1440, late=late) and p.slow(2160, late=late)
+
+
+def test_wake_lateness_is_a_maximum_that_is_forgotten() -> None:
+    w = WakeLateness(memory_s=30.0)
+    assert w.seconds(0.0) == 0.0
+    w.observe(10.0, 0.002)
+    w.observe(11.0, 0.100)  # a stall
+    w.observe(12.0, 0.001)
+    assert w.seconds(11.0) == pytest.approx(0.100)
+    assert w.seconds(41.0) == pytest.approx(0.100 / math.e)
+    assert w.seconds(11.0 + 30 * math.log(100)) == pytest.approx(0.001)
+    w.observe(200.0, 0.003)
+    assert w.seconds(200.0) == pytest.approx(0.003)
 
 
 async def warm_player(nursery: trio.Nursery, device: SimDevice, **tuning: object):  # type: ignore[no-untyped-def]
@@ -261,3 +288,26 @@ async def test_a_driver_that_moves_its_pointer_a_period_at_a_time(
         await trio.sleep(0.3)
     assert device.xruns == 0
     assert nonzero(written(device)) == tone(RATE) + tone(RATE, 1) + tone(RATE, 2)
+
+
+async def test_late_wake_ups_raise_the_fill_so_that_they_do_not_underrun_again(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    stream = player.open_stream()  # waiting: 20 ms held by a 10 ms tick
+    await trio.sleep(0.2)
+    autojump_clock.jump(0.030)  # the loop stalls 30 ms: longer than the ring holds
+    await trio.sleep(0.2)
+    assert device.xruns == 1
+    for i in range(10):
+        await trio.sleep(0.0731 + 0.001 * i)
+        autojump_clock.jump(0.030)  # as late again: now covered
+    assert device.xruns == 1
+    data = tone(RATE // 2)
+    await feed_all(stream, data)
+    stream.end()
+    metrics = await stream.wait_done()
+    assert metrics.underruns == 0 and device.xruns == 1
+    k, _ = device.first_sound(0) or (0, 0.0)
+    assert written(device)[k : k + len(data)] == data

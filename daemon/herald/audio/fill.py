@@ -21,6 +21,11 @@ at stake, on a device with a clock (`Mode`):
   runs late the ring is drawn down first (the stream gives only what it has), and
   the stream fades out only when the ring is down to `start_fill_s`.
 
+The low fills assume the writer wakes on time. It is measured (`WakeLateness`): every
+timed wake-up's lateness, as a decaying maximum that forgets over about 30 s, is
+added to them, so a loaded machine (or one that just stalled) keeps more queued,
+and gets back to the fast start once it is quiet again.
+
 A device without a clock (ALSA's ``file`` plugin on ``null``) has nothing queued to
 manage: there the writer's budget is the clock, and it is always fed the whole ring
 at the slow tick, as before (`Writer.clocked`).
@@ -29,9 +34,10 @@ at the slow tick, as before (`Writer.clocked`).
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
-__all__ = ["FillPlan", "Mode"]
+__all__ = ["FillPlan", "Mode", "WakeLateness"]
 
 
 class Mode(enum.Enum):
@@ -45,10 +51,11 @@ class FillPlan:
     """Fill targets and tick choice in frames, from `PlayerTuning` and the ring."""
 
     ring: int
-    start_fill: int  # held while a stream waits to start
-    idle_fill: int  # held on silence with nothing to play
-    slow_fill: int  # at least this much after a step: the slow tick is safe
-    margin: int
+    start_fill: int  # held while a stream waits to start (on a punctual machine)
+    idle_fill: int  # held on silence with nothing to play (on a punctual machine)
+    fast_tick: int
+    slow_tick: int
+    margin: int  # least fill left at a wake-up, beyond its lateness
 
     @classmethod
     def make(
@@ -57,6 +64,7 @@ class FillPlan:
         ring: int,
         *,
         tick_s: float,
+        fast_tick_s: float,
         start_fill_s: float,
         idle_margin_s: float,
         margin_s: float,
@@ -68,24 +76,46 @@ class FillPlan:
             ring=ring,
             start_fill=frames(start_fill_s),
             idle_fill=frames(tick_s + idle_margin_s),
-            slow_fill=frames(tick_s + margin_s),
+            fast_tick=frames(fast_tick_s),
+            slow_tick=frames(tick_s),
             margin=frames(margin_s),
         )
 
-    def target(self, mode: Mode, queued: int, spare: int = 0) -> int:
+    def target(self, mode: Mode, queued: int, spare: int = 0, *, late: int = 0) -> int:
         """Frames the ring should hold after this step.
 
         ``spare``, while playing: frames the stream can hand over now without running
         dry (all it holds once it has ended). The ring never takes more than that
-        beyond what it holds, and never less than `start_fill`: below that the
+        beyond what it holds, and never less than the start fill: below that the
         stream has to fade out (an underrun), because the ring would run dry.
+        ``late``: how late the writer's wake-ups have been lately (`WakeLateness`).
         """
         if mode is Mode.IDLE:
-            return self.idle_fill
+            return min(self.ring, max(self.idle_fill, self.slow_tick + late + self.margin))
+        start = min(self.ring, max(self.start_fill, self.fast_tick + late + self.margin))
         if mode is Mode.WAITING:
-            return self.start_fill
-        return min(self.ring, max(self.start_fill, queued + max(0, spare)))
+            return start
+        return min(self.ring, max(start, queued + max(0, spare)))
 
-    def slow(self, fill_after: int) -> bool:
+    def slow(self, fill_after: int, *, late: int = 0) -> bool:
         """Whether the slow tick may come next, with ``fill_after`` frames queued."""
-        return fill_after >= self.slow_fill
+        return fill_after >= self.slow_tick + late + self.margin
+
+
+class WakeLateness:
+    """How late the writer's timed wake-ups come: a maximum that decays by e every
+    `memory_s`, so one stall is remembered for a while and then forgotten."""
+
+    def __init__(self, memory_s: float = 30.0) -> None:
+        self._memory = memory_s
+        self._value = 0.0
+        self._at = -math.inf
+
+    def seconds(self, now: float) -> float:
+        if self._value == 0.0:
+            return 0.0
+        return self._value * math.exp(-(now - self._at) / self._memory)
+
+    def observe(self, now: float, lateness: float) -> None:
+        if lateness > self.seconds(now):
+            self._value, self._at = lateness, now

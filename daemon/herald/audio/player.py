@@ -35,7 +35,7 @@ from functools import partial
 
 import trio
 
-from herald.audio.fill import FillPlan, Mode
+from herald.audio.fill import FillPlan, Mode, WakeLateness
 from herald.audio.jitter import StartTarget, TargetTuning
 from herald.audio.pcm import Volume, volume_gain
 from herald.audio.playout import Phase, Playout
@@ -142,6 +142,7 @@ class Player:
         self._rng = rng
         self._writer: Writer | None = None
         self._plan_frames: FillPlan | None = None
+        self._late = WakeLateness()
         self._now = -math.inf  # the time of the writer step in progress
         self._not_before = -math.inf  # no first word reaches the DAC before (lead-in)
         self.status = Observable(AudioStatus(AudioState.STARTING, device.name))
@@ -288,6 +289,7 @@ class Player:
             geo.rate,
             geo.buffer_frames,
             tick_s=t.tick_s,
+            fast_tick_s=t.fast_tick_s,
             start_fill_s=t.start_fill_s,
             idle_margin_s=t.idle_margin_s,
             margin_s=t.margin_s,
@@ -312,9 +314,11 @@ class Player:
                 with trio.move_on_at(next_tick):
                     await self._kick.wait()
                     kicked = True
+                now = self._now = trio.current_time()
                 if kicked:
                     self._kick = trio.Event()
-                now = self._now = trio.current_time()
+                else:
+                    self._late.observe(now, now - next_tick)
                 if now >= slow_tick:
                     # On the tick grid; after a stall, the next tick still to come.
                     ticks = max(ticks + 1, int((now - opened) / t.tick_s) + 1)
@@ -337,16 +341,24 @@ class Player:
     def _next_tick(self, writer: Writer, now: float, slow_tick: float) -> float:
         """The slow tick's grid, unless the ring would run too low before it."""
         plan = self._plan_frames
-        if not writer.clocked or plan is None or plan.slow(writer.fill_after):
+        if (
+            not writer.clocked
+            or plan is None
+            or plan.slow(writer.fill_after, late=self._late_frames())
+        ):
             return slow_tick
         return min(slow_tick, now + self._tuning.fast_tick_s)
+
+    def _late_frames(self) -> int:
+        return math.ceil(self._late.seconds(self._now) * self._rate)
 
     def _plan(self, queued: int) -> int:
         """The writer's fill target for this step (see herald/audio/fill.py)."""
         plan = self._plan_frames
         assert plan is not None
+        late = self._late_frames()
         if not self._queue:
-            return plan.target(Mode.IDLE, queued)
+            return plan.target(Mode.IDLE, queued, late=late)
         stream = self._queue[0]
         playout = stream.playout
         if playout.phase is Phase.PLAYING:
@@ -356,17 +368,17 @@ class Player:
                 spare = playout.buffered
             else:
                 spare = playout.buffered - self._fade_frames
-            return plan.target(Mode.PLAYING, queued, spare)
+            return plan.target(Mode.PLAYING, queued, spare, late=late)
         t = stream.scheduled_start
         if t is not None and not playout.frames_played and self._now < t:
             # A start at a set moment is put on its exact frame whatever the fill: no
             # need to let the ring down (or to tick fast) for it.
-            return plan.target(Mode.IDLE, queued)
+            return plan.target(Mode.IDLE, queued, late=late)
         if playout.ready():
             # It starts (or resumes) in this very block: fill the ring with it at once.
             spare = playout.buffered if playout.ended else playout.buffered - self._fade_frames
-            return plan.target(Mode.PLAYING, queued, spare)
-        return plan.target(Mode.WAITING, queued)
+            return plan.target(Mode.PLAYING, queued, spare, late=late)
+        return plan.target(Mode.WAITING, queued, late=late)
 
     async def _close_gracefully(self, sink: PcmSink, writer: Writer) -> None:
         """Fade out whatever plays, let the ring play out, close."""
