@@ -1,38 +1,53 @@
-"""Time to first audio: herald's persistent socket against Cartesia's quickstart pattern.
+"""Time to first audio: herald's persistent socket against Cartesia's quickstart pattern,
+handed to ALSA and heard at the DAC.
 
-Both speak the same texts, alternated in one run (herald first on even texts, the
-quickstart first on odd ones), against the Cartesia emulator over TLS behind a local
-TCP proxy (tests/faultproxy.py) that adds ``--rtt-ms`` of round-trip time (40 ms):
-half of it to every byte each way, and one more round trip before a new connection's
-first bytes, for the TCP handshake the kernel here completes at once.
+Every subject speaks the same texts, alternated in one run (the order reversed on odd
+texts), against the Cartesia emulator over TLS behind a local TCP proxy
+(tests/faultproxy.py) that adds ``--rtt-ms`` of round-trip time (40 ms): half of it to
+every byte each way, and one more round trip before a new connection's first bytes,
+for the TCP handshake the kernel here completes at once. Says carry ``"cache":
+false``, so every one goes to the cloud. Time zero is the moment the bench writes the
+text to the process that carries it (a line to a ``mosquitto_pub -l`` for herald, a
+line on the quickstart's stdin).
 
 - herald: the real ``herald run`` daemon (its socket opened at start, long before the
-  says), a real mosquitto and ALSA's ``file:`` plugin. The daemon rather than its
-  client and player in-process: that is what is deployed, and it counts every hop a
-  say takes (MQTT, router, speaker, cache lookup, jitter buffer, writer), with the
-  bench's own work (emulator, proxy) in another process. Says carry
-  ``"cache": false``, so every one goes to the cloud.
+  says), a real mosquitto and ALSA's ``file:`` plugin: every hop a say takes (MQTT,
+  router, speaker, cache lookup, jitter buffer, writer), in its own process.
 - the quickstart (bench/quickstart_client.py): the official ``cartesia`` SDK, a
   WebSocket opened per request, chunks written to pyalsaaudio as they arrive, the
-  same ``file:`` sink.
+  same ``file:`` sink, drained after each say.
+- herald on a card with a clock (bench/sim_daemon.py): the same daemon and config in
+  its own process, its player on a simulated card whose hardware pointer moves with
+  the clock, in real time, which records when every sample reaches its DAC. Four of
+  them: warm (the device open on silence between says, as after any say within
+  ``audio.idle_close``), cold (closed 0.2 s after each say, so every say opens it,
+  with the default lead-in, and with ``lead_in_ms = 0``), and with the fill herald
+  had before issue 17 (``--fill today``).
 
-Time zero is the moment the bench writes the text to the process that carries it:
-a line to a ``mosquitto_pub -l`` for herald, a line on the quickstart's stdin.
-**First audio** is the moment the first sample of the text was handed to ALSA,
-read the same way for both from the sink's output: alsa-lib's file plugin writes a
-frame to its file once one more ring (the application's ALSA buffer) has been written
-after it (pcm_file.c), so frame ``k`` was handed to ALSA by the ``write()`` that first
-took the file past ``k - ring`` frames. The bench times every ``write()`` to the files
-with inotify; the ring of each is known (herald: 6 x 20 ms; the quickstart reports
-what pyalsaaudio got). Goal: herald's median / the quickstart's median <= 0.33.
+**Handed to ALSA** is read from the ``file:`` sink's output, the same way for herald
+and the quickstart: alsa-lib's file plugin writes a frame to its file once one more
+ring has been written after it (pcm_file.c), so frame ``k`` was handed over by the
+``write()`` that first took the file past ``k - ring`` frames (timed with inotify).
+That plugin has no clock: it shows when each process hands its first sample over,
+not when a listener would hear it. **At the DAC** is when the first sample is heard:
+on the simulated cards from their records, for the quickstart its hand-off (its PCM
+was drained after the previous say, so its first write starts a card's DAC at once).
+Also herald's first sound at the DAC after its first audio was *ready* (its jitter
+buffer let the say start: ``StreamMetrics.ready_time``), which is what the device
+adds, and, on the warm card, MQTT stops of long says: when their fade reached the
+DAC after the player acted on the stop.
 
-Also printed: "in file", when the first sample reached the file. For the quickstart
-that is at once (its ring is 5 ms); for herald it is when its 120 ms ring, the cushion
-its writer keeps on a real card, has played out ahead of it, as a listener would hear
-it on a card. And herald's own ``latency_ms`` (arrival of the say to first sample to
-ALSA) from its ``started`` events, as a cross-check of the first column.
+Goals: herald / quickstart, handed to ALSA, median <= 0.33; at the DAC <= 0.4; first
+sound after ready p50 <= 25 ms warm and <= 40 ms cold (p99 <= 50 ms); a stop heard
+within 30 ms of herald acting on it.
 
-    python bench/ttfa.py [-n 60] [--rtt-ms 40] [--ttfb-ms 0] [--quick] [--save PATH]
+``--dac-capture HERALD_CAP QUICKSTART_CAP`` is for a machine with snd-aloop (the
+system test's VM): herald plays into ``hw:Loopback,0,0`` and the quickstart into
+``hw:Loopback,0,1``, and the first non-zero sample of each say is read from the
+capture sides, ``hw:Loopback,1,0`` and ``hw:Loopback,1,1`` (no simulated cards then).
+
+    python bench/ttfa.py [-n 40] [--rtt-ms 40] [--ttfb-ms 0] [--quick] [--save PATH]
+    python bench/ttfa.py --dac-capture hw:Loopback,1,0 hw:Loopback,1,1 [-n 40]
 """
 
 from __future__ import annotations

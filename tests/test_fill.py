@@ -63,6 +63,7 @@ def test_late_wake_ups_raise_the_low_fills() -> None:
     assert p.target(Mode.PLAYING, 0, 10_000, late=late) == 3840
     assert p.target(Mode.WAITING, 0, late=10_000) == 3840  # never beyond the ring
     assert not p.slow(1440, late=late) and p.slow(2160, late=late)
+    assert p.slow(3840, late=10_000)  # a full ring: no use waking more often
 
 
 def test_wake_lateness_is_a_maximum_that_is_forgotten() -> None:

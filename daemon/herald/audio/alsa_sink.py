@@ -19,9 +19,9 @@ second of audio::
 A thread costs a wake-up of its own plus a hand-off per write, on top of the trio
 wake-up that produces the data: 2-2.5x dearer. A blocking thread also escapes trio's
 clock, so MockClock tests could not drive it. Its one advantage, not stalling when the
-trio loop stalls, is bought more cheaply with ring fill: the writer fills the ring
-every `PlayerTuning.tick_s` (50 ms) and the ring (120 ms) outlasts a tick plus 70 ms
-of lateness. Blocking opens are avoided too: a blocking ``snd_pcm_open`` of a busy
+trio loop stalls, is bought more cheaply with ring fill: while audio plays the writer
+keeps the ring (160 ms) full every `PlayerTuning.tick_s` (50 ms), which outlasts a
+tick plus a 100 ms stall (herald/audio/fill.py). Blocking opens are avoided too: a blocking ``snd_pcm_open`` of a busy
 device waits for it while pyalsaaudio holds the GIL; non-blocking, it fails at once
 with EBUSY and is retried with backoff.
 

@@ -98,8 +98,10 @@ class FillPlan:
         return min(self.ring, max(start, queued + max(0, spare)))
 
     def slow(self, fill_after: int, *, late: int = 0) -> bool:
-        """Whether the slow tick may come next, with ``fill_after`` frames queued."""
-        return fill_after >= self.slow_tick + late + self.margin
+        """Whether the slow tick may come next, with ``fill_after`` frames queued: once
+        the ring outlasts it (and the lateness seen), or is as full as it gets (waking
+        more often would only add to the load that makes the wake-ups late)."""
+        return fill_after >= min(self.ring, self.slow_tick + late + self.margin)
 
 
 class WakeLateness:

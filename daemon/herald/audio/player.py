@@ -2,8 +2,12 @@
 
 The device is opened at start and kept open, fed silence between utterances, so the
 DAC does not start and stop mid-session (pops, clipped first words); it is closed
-after `PlayerTuning.idle_close_s` without streams (after fading out whatever plays)
-and reopened for the next stream. Any device error other than an underrun closes
+after `PlayerTuning.idle_close_s` without streams (``audio.idle_close``; after fading
+out whatever plays) and reopened for the next stream, whose first word then waits
+until the DAC has played `PlayerTuning.lead_in_s` of silence (``audio.lead_in_ms``)
+for sinks that wake on a stream. How much the ring holds, and how often the writer
+wakes, follows what is at stake (herald/audio/fill.py): while a stream is about to
+start only `PlayerTuning.start_fill_s` of silence is queued ahead of it. Any device error other than an underrun closes
 the handle and reopens a fresh one with backoff (100 ms doubling to 2 s), primed
 with silence; a missing device is reported in `Player.status` and retried for as long
 as herald runs. The player never exits because of the device.
@@ -78,8 +82,10 @@ class PlayerTuning:
     # After the device opens (a cold start, or a reopen after a loss) the first word
     # waits until the DAC has played this much silence, so that sinks that wake on a
     # stream (HDMI, USB DACs, amplifiers) do not clip it. It runs while the first audio
-    # is on its way, so it only delays what is ready sooner than that.
-    lead_in_s: float = 0.100
+    # is on its way, so it only delays what is ready sooner than that. 120 ms is what
+    # a cold start always got before (the whole ring of silence, primed at the open):
+    # no sink gets less time to wake than it had.
+    lead_in_s: float = 0.120
     fade_s: float = 0.005  # underrun and interrupt fades (<= 10 ms)
     volume_ramp_s: float = 0.010
     idle_close_s: float | None = 30.0  # None: keep the device open for ever

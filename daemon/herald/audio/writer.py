@@ -1,17 +1,22 @@
 """Keeps one open sink fed, paced by trio's clock: no threads, never blocks the loop.
 
-Each tick reads ``avail()`` and fills the ring. A *kick* (a stream became ready to
-start, or was interrupted) runs a step at once instead of at the next tick; it
-writes what the DAC consumed since the last one, like any step, so it hands the first
-samples to ALSA sooner without taking more ahead of the DAC. What is written comes
-from a render callback (streams, else silence) and may be taken only in part: the
-rest stays pending, whole frames only, for the next write.
+Each step reads ``avail()`` and tops the ring up to the fill the player's ``plan``
+asks for (herald/audio/fill.py: a little silence while a stream is about to start,
+the whole ring while audio flows). A *kick* (a stream became ready to start, or was
+interrupted) runs a step at once instead of at the next tick; it writes what the DAC
+consumed since the last one, like any step, so it hands the first samples to ALSA
+sooner without taking more ahead of the DAC. What is written comes from a render
+callback (streams, else silence) and may be taken only in part: the rest stays
+pending, whole frames only, for the next write.
 
 A device that accepts everything at once (the ``file`` plugin's ``null`` slave has
 no clock; ``avail()`` is always the whole ring) would be fed as fast as the loop runs.
 So writes are also held to a budget that grows at `PACE` times real time, capped at
 one ring. A real card's clock is within a few hundred ppm of ours, so the budget
-never binds on one.
+never binds on one. Such a device is recognised at `Writer.prime` (right after the
+first write the ring is empty again, where a card still holds it all) unless the sink
+says (`PcmSink.clocked`), and is then always fed the whole ring: nothing queued there
+delays anything, and the budget alone keeps the pace.
 
 **The DAC timeline.** Each render is told when the block's first frame will reach the
 DAC and how long a frame lasts there, so that a scheduled start can be put on an exact

@@ -308,7 +308,7 @@ class AudioConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True
     idle_close: IdleClose = 30.0
     # Silence played after a cold open before the first word, for sinks that wake on
     # a stream; it overlaps the wait for the first cloud audio.
-    lead_in_ms: LeadInMs = 100
+    lead_in_ms: LeadInMs = 120
 
 
 class CacheConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
