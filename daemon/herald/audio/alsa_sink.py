@@ -21,9 +21,9 @@ wake-up that produces the data: 2-2.5x dearer. A blocking thread also escapes tr
 clock, so MockClock tests could not drive it. Its one advantage, not stalling when the
 trio loop stalls, is bought more cheaply with ring fill: while audio plays the writer
 keeps the ring (160 ms) full every `PlayerTuning.tick_s` (50 ms), which outlasts a
-tick plus a 100 ms stall (herald/audio/fill.py). Blocking opens are avoided too: a blocking ``snd_pcm_open`` of a busy
-device waits for it while pyalsaaudio holds the GIL; non-blocking, it fails at once
-with EBUSY and is retried with backoff.
+tick plus a 100 ms stall (herald/audio/fill.py). Blocking opens are avoided too: a
+blocking ``snd_pcm_open`` of a busy device waits for it while pyalsaaudio holds the
+GIL; non-blocking, it fails at once with EBUSY and is retried with backoff.
 
 Error handling, per pyalsaaudio 0.11: ``write`` returns -EPIPE on an underrun after
 re-preparing the stream (the data was not written) and raises ALSAAudioError (no

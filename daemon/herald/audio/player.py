@@ -7,10 +7,12 @@ out whatever plays) and reopened for the next stream, whose first word then wait
 until the DAC has played `PlayerTuning.lead_in_s` of silence (``audio.lead_in_ms``)
 for sinks that wake on a stream. How much the ring holds, and how often the writer
 wakes, follows what is at stake (herald/audio/fill.py): while a stream is about to
-start only `PlayerTuning.start_fill_s` of silence is queued ahead of it. Any device error other than an underrun closes
-the handle and reopens a fresh one with backoff (100 ms doubling to 2 s), primed
-with silence; a missing device is reported in `Player.status` and retried for as long
-as herald runs. The player never exits because of the device.
+start only `PlayerTuning.start_fill_s` of silence is queued ahead of it.
+
+Any device error other than an underrun closes the handle and reopens a fresh one
+with backoff (100 ms doubling to 2 s), primed with silence; a missing device is
+reported in `Player.status` and retried for as long as herald runs. The player never
+exits because of the device.
 
 Streams play in the order they were opened (a queue above decides that order); a
 stream that is not yet ready to start holds back the ones behind it.
