@@ -40,8 +40,8 @@ def plan() -> FillPlan:
 
 def test_targets_follow_the_mode() -> None:
     p = plan()
-    assert (p.ring, p.start_fill, p.idle_fill) == (3840, 480, 1920)
-    assert p.target(Mode.IDLE, 1000) == 1920
+    assert (p.ring, p.start_fill, p.idle_fill) == (3840, 480, 1680)
+    assert p.target(Mode.IDLE, 1000) == 1680
     assert p.target(Mode.WAITING, 3000) == 480  # let down: nothing written until then
     # Playing: what the ring holds plus what the stream can spare, within
     # [start_fill, ring]: below start_fill the stream must fade out (an underrun).
@@ -289,6 +289,9 @@ async def test_a_driver_that_moves_its_pointer_a_period_at_a_time(
         await trio.sleep(0.3)
     assert device.xruns == 0
     assert nonzero(written(device)) == tone(RATE) + tone(RATE, 1) + tone(RATE, 2)
+    # The lag was seen and added to the low fills: up to a period.
+    assert player._writer is not None
+    assert 0 < player._writer.pointer_lag <= round(T.period_s * RATE)
 
 
 async def test_late_wake_ups_raise_the_fill_so_that_they_do_not_underrun_again(

@@ -319,8 +319,9 @@ async def test_silence_keeps_the_device_running_between_utterances(
     idle = round((t.tick_s + t.idle_margin_s) * RATE)
     ahead = len(device.written) // 2 - 120 * RATE
     assert idle - round(t.tick_s * RATE) <= ahead <= idle
+    # Never below the idle margin (float dust aside), what a late wake-up may take.
     assert device.current is not None and device.current.min_fill is not None
-    assert device.current.min_fill >= 0.02 * RATE
+    assert device.current.min_fill >= t.idle_margin_s * RATE - 2
 
 
 async def test_partial_writes_lose_nothing(

@@ -76,10 +76,10 @@ class PlayerTuning:
     fast_tick_s: float = 0.010
     # Silence queued while a stream waits to start: what its first sound waits behind.
     start_fill_s: float = 0.020
-    # Idle on silence the ring holds a slow tick plus this (80 ms): an idle late
-    # wake-up of up to 30 ms costs nothing, and a say arriving then waits behind at
-    # most 80 ms of silence, 20 ms once the ring is let down for it.
-    idle_margin_s: float = 0.030
+    # Idle on silence the ring holds a slow tick plus this (70 ms), or more if the
+    # wake-ups have been later than that lately: a say arriving then waits behind at
+    # most that much silence, 20 ms once the ring is let down for it.
+    idle_margin_s: float = 0.020
     margin_s: float = 0.010  # least fill left at a wake-up before the slow tick is used
     # After the device opens (a cold start, or a reopen after a loss) the first word
     # waits until the DAC has played this much silence, so that sinks that wake on a
@@ -358,7 +358,10 @@ class Player:
         return min(slow_tick, now + self._tuning.fast_tick_s)
 
     def _late_frames(self) -> int:
-        return math.ceil(self._late.seconds(self._now) * self._rate)
+        """Frames to add to the low fills: the wake-ups' recent lateness, and how far
+        the device's pointer lags (a driver that reports its position per period)."""
+        lag = self._writer.pointer_lag if self._writer is not None else 0
+        return math.ceil(self._late.seconds(self._now) * self._rate) + lag
 
     def _plan(self, queued: int) -> int:
         """The writer's fill target for this step (see herald/audio/fill.py)."""

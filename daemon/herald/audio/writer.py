@@ -109,6 +109,11 @@ class Writer:
         # everything at once (no clock): declared by the sink, else found at `prime`.
         self.clocked: bool | None = sink.clocked
         self.fill_after = 0  # frames queued right after the last step (an estimate)
+        # How far the pointer ``avail`` reports has lagged what the clock says the DAC
+        # played since the last step, at most: drivers that update their position once
+        # a period report up to a period more queued than there is.
+        self.pointer_lag = 0
+        self._after_at: float | None = None  # when fill_after was true
 
     @property
     def ring_s(self) -> float:
@@ -160,6 +165,7 @@ class Writer:
             avail = self._ring
         queued = self._ring - avail
         self._on_fill(queued)
+        self._note_lag(now, queued)
         self.fill_after = queued
         if self._pending < self._end:
             before = self.frames_written
@@ -192,6 +198,15 @@ class Writer:
                 return
             queued = after_xrun
 
+    def _note_lag(self, now: float, queued: int) -> None:
+        at, self._after_at = self._after_at, now
+        if at is None or not self.clocked or queued <= 0:
+            return  # no clock, or it ran dry: nothing to compare
+        played = self.fill_after - queued
+        lag = round((now - at) * self._rate) - played
+        if lag > self.pointer_lag:
+            self.pointer_lag = min(lag, self._ring // 2)
+
     def discard(self, now: float) -> None:
         """The sink is gone: forget what was not written, firing its markers."""
         for marker in self._markers:
@@ -200,6 +215,7 @@ class Writer:
         self._pending = self._end = 0
 
     def _xrun(self) -> None:
+        self._after_at = None
         self._on_xrun()
         self._budget = float(self._ring)  # the ring is empty: fill it all at once
         self._xruns_in_a_row += 1
