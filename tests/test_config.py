@@ -33,7 +33,7 @@ from herald.config import (
     parse_config,
 )
 from herald.config import load as config_module
-from herald.config.sections import MixedVoice, MixPart, NamedVoice
+from herald.config.sections import NamedVoice
 from herald.config.transforms import TransformTable
 from herald.secret import Secret, SecretFileError, read_secret_file
 from herald.speech.transforms import PauseAfterQuestions, Replace, Spell
@@ -42,14 +42,6 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "herald.toml"
 SECRET = "sk_car_SECRET-value-7f3a9"
 PASSWORD = "hunter2-mqtt-PASSWORD-b1c4"
-
-EMBEDDING_A = tuple(round((i - 96) / 100, 2) for i in range(192))
-EMBEDDING_B = tuple(round(i / 200, 3) for i in range(192))
-
-
-def toml_array(values: tuple[float, ...]) -> str:
-    return "[" + ", ".join(repr(v) for v in values) + "]"
-
 
 # Every key of product.md's Configuration section (plus the TLS files), with a
 # non-default value, written as TOML.
@@ -116,10 +108,6 @@ volume = 10
 [stream]
 idle_timeout = 3.5
 
-[[cartesia.mix]]
-name = "blend"
-voices = [{embedding = EMBEDDING_A, weight = 3}, {embedding = EMBEDDING_B}]
-
 [[transforms]]
 spell = "phone_numbers"
 
@@ -135,7 +123,7 @@ pause_after_questions = 0.75
 [[transforms]]
 replace = {Siobhan = "Shiv-awn", "Dr." = "Doctor"}
 ignore_case = true
-""".replace("EMBEDDING_A", toml_array(EMBEDDING_A)).replace("EMBEDDING_B", toml_array(EMBEDDING_B))
+"""
 
 ALL_KEYS = Config(
     device=DeviceConfig(
@@ -166,12 +154,6 @@ ALL_KEYS = Config(
         voices=(
             NamedVoice(name="calm", id="a0e99841-438c-4a64-b679-ae501e7d6091"),
             NamedVoice(name="b", id="b0"),
-        ),
-        mix=(
-            MixedVoice(
-                name="blend",
-                voices=(MixPart(embedding=EMBEDDING_A, weight=3.0), MixPart(embedding=EMBEDDING_B)),
-            ),
         ),
         speed=1.2,
         emotion="content",
@@ -236,12 +218,11 @@ def test_empty_file_gives_the_documented_defaults() -> None:
         "url": "wss://api.cartesia.ai/tts/websocket",
         "api_url": "https://api.cartesia.ai",
         "api_key_file": "",
-        "version": "2025-04-16",
+        "version": "2026-08-14",
         "model": "sonic-3",
         "voice": DEFAULT_VOICE,
         "language": "en",
         "voices": (),
-        "mix": (),
         "speed": None,
         "emotion": None,
         "loudness": None,
@@ -295,12 +276,10 @@ def test_example_config_documents_every_key() -> None:
         for field in msgspec.structs.fields(section_type):
             assert f"\n{field.encode_name} = " in text or f"# {field.encode_name} = " in text
     # The arrays of tables, shown commented out: every key of a block is there too.
-    for block, table in (("[[transforms]]", TransformTable), ("[[cartesia.mix]]", MixedVoice)):
-        assert f"# {block}" in text
-        for field in msgspec.structs.fields(table):
-            assert f"# {field.encode_name} = " in text, f"{block} {field.encode_name}"
-    for key in ("embedding", "weight"):
-        assert f"{key} = " in text
+    assert "# [[transforms]]" in text
+    for field in msgspec.structs.fields(TransformTable):
+        assert f"# {field.encode_name} = " in text, f"[[transforms]] {field.encode_name}"
+    assert "mix" not in text  # Cartesia removed mixing: the example must not offer it
 
 
 def test_tls_without_ca_file_is_allowed() -> None:

@@ -25,14 +25,16 @@ from herald.audio.sim_sink import SimDevice
 from herald.audio.stream import Stream
 from herald.cache import ClipCache
 from herald.cartesia.client import CartesiaClient, CloudState, Tuning
-from herald.cartesia.context import Utterance as CloudUtterance
-from herald.cartesia.protocol import Done, VoiceParams
+from herald.cartesia.context import Context as CloudUtterance
+from herald.cartesia.protocol import Done
 from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.secret import Secret
 from herald.sounds.clips import Clips
-from herald.speech.fallback import Sources, SpeechFailed, Utterance, produce
+from herald.speech import Production as Utterance
+from herald.speech import Sources, SpeechFailed, produce
 from herald.speech.feed import TextFeed
-from herald.speech.text import split_sentences
+from herald.text import split_sentences
+from herald.voice import VoiceParams
 
 RATE = 24000
 VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
@@ -487,14 +489,14 @@ async def test_a_context_that_expires_in_a_pause_is_continued_on_a_new_one(
     # Cartesia ends a context about a second after its last audio: a writer that
     # pauses longer gets a `done` for a context whose input is still open.
     contexts: list[CloudUtterance] = []
-    open_utterance = rig.client.open_utterance
+    open_context = rig.client.open_context
 
     async def spy(params: VoiceParams, *, context_id: str | None = None) -> CloudUtterance:
-        utt = await open_utterance(params, context_id=context_id)
+        utt = await open_context(params, context_id=context_id)
         contexts.append(utt)
         return utt
 
-    rig.client.open_utterance = spy  # type: ignore[method-assign]
+    rig.client.open_context = spy  # type: ignore[method-assign]
     chunks = chunked(TEXT)
     pause_at = next(i for i in range(len(chunks)) if "".join(chunks[:i]).endswith("today:"))
 

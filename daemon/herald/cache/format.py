@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from herald.cache.key import SOURCES, Source, normalize_text
-from herald.cartesia.protocol import VoiceParams
+from herald.voice import VoiceParams
 
 __all__ = [
     "FIXED_HEADER_SIZE",

@@ -20,7 +20,7 @@ from herald.secret import Secret
 if TYPE_CHECKING:
     from herald.cache import ClipCache
     from herald.cartesia.client import CartesiaClient
-    from herald.cartesia.protocol import VoiceParams
+    from herald.voice import VoiceParams
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -202,9 +202,9 @@ async def _synthesize(
 ) -> None:
     """One utterance over the client's socket, sentences as continuations."""
     from herald.cartesia.protocol import Audio
-    from herald.speech.text import split_sentences
+    from herald.text import split_sentences
 
-    async with await client.open_utterance(params) as utt:
+    async with await client.open_context(params) as utt:
         for sentence in split_sentences(text):
             await utt.push(sentence)
         await utt.finish()

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,14 +21,14 @@ import msgspec
 import trio
 
 from herald.audio import Player, StreamMetrics
-from herald.cartesia.protocol import VoiceParams
 from herald.commands import Priority, SayCommand, new_id
 from herald.control.queue import Queued, SpeakQueue
 from herald.control.settings import Gate
 from herald.observable import Observable
-from herald.speech.fallback import Sources, SpeechFailed, Utterance, produce
+from herald.speech import Production, Sources, SpeechFailed, produce
 from herald.speech.feed import TextFeed
 from herald.speech.voicing import Voicing
+from herald.voice import VoiceParams
 
 log = logging.getLogger("herald.speaker")
 
@@ -63,15 +64,14 @@ class SpeakerState:
     queue: int = 0
 
 
-class Settings(Protocol):
-    """What the speaker asks the runtime settings (`herald.controls.Controls`)."""
-
-    @property
-    def volume(self) -> Observable[int]: ...
+class SpeakerSettings(Protocol):
+    """What the speaker asks the runtime settings (`herald.control.settings.Settings`)."""
 
     def resolve_voice(self, voice: str | None) -> str: ...
 
     def gate(self, priority: Priority, volume: int | None) -> Gate: ...
+
+    def playing(self, volume: int | None, cap: int | None) -> AbstractContextManager[None]: ...
 
 
 class Speaker:
@@ -80,8 +80,8 @@ class Speaker:
         sources: Sources,
         player: Player,
         defaults: VoiceParams,
-        events: trio.MemorySendChannel[SpeakEvent],
-        settings: Settings,
+        emit: Callable[[SpeakEvent], None],
+        settings: SpeakerSettings,
         *,
         voicing: Voicing | None = None,
         wall_clock: Callable[[], float] = time.time,
@@ -90,7 +90,7 @@ class Speaker:
         self._player = player
         self._defaults = defaults
         self._voicing = voicing if voicing is not None else Voicing()
-        self._events = events
+        self._emit = emit
         self._settings = settings
         self._wall_clock = wall_clock  # only to turn a say's `at` into trio time
         self.last: SayCommand | None = None  # the last utterance that started: replay
@@ -257,44 +257,40 @@ class Speaker:
         # The transforms, once per utterance: Cartesia, the cache key and a failover all
         # see the same text. A streamed say is not transformed (see the README).
         text = self._voicing.text(cmd.text) if cmd.text is not None else None
-        utt = Utterance(
+        prod = Production(
             text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
         )
-        announcer = _StartAnnouncer(self, entry, utt)
-        volume = self._player.volume
-        wanted = cmd.volume if cmd.volume is not None else volume
-        if volume_cap is not None:
-            wanted = min(wanted, volume_cap)
-        if wanted != volume:
-            self._player.set_volume(wanted)
         if cmd.text is not None:
             self.last = cmd
-        failure: SpeechFailed | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(announcer.wait_and_announce)
-                try:
-                    await produce(self._sources, utt)
-                except SpeechFailed as exc:
-                    # Let the chime play out before the failure is reported (raised
-                    # below, outside the nursery, so it is not wrapped in a group).
-                    failure = exc
-                    stream.end()
-                metrics = await stream.wait_done()
-                announcer.announce()  # if the first sample and the end came in one step
-                _log_timing(entry, utt, metrics)
-                nursery.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
+            with self._settings.playing(cmd.volume, volume_cap):
+                await self._produce(entry, prod)
         finally:
             # Interrupted, failed or cancelled: fade out instead of clicking.
             stream.interrupt()
-            if wanted != volume:
-                # The device volume now, which may have changed while this one played.
-                self._player.set_volume(self._settings.volume.value)
             if feed is not None and feed.text.strip():
                 # Replay speaks what the stream said, as one plain say.
                 self.last = msgspec.structs.replace(cmd, text=feed.text.strip())
+
+    async def _produce(self, entry: Queued[Job], prod: Production) -> None:
+        """Produce the say and wait until it has played; raises SpeechFailed."""
+        announcer = _StartAnnouncer(self, entry, prod)
+        failure: SpeechFailed | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(announcer.wait_and_announce)
+            try:
+                await produce(self._sources, prod)
+            except SpeechFailed as exc:
+                # Let the chime play out before the failure is reported (raised
+                # below, outside the nursery, so it is not wrapped in a group).
+                failure = exc
+                prod.stream.end()
+            metrics = await prod.stream.wait_done()
+            announcer.announce()  # if the first sample and the end came in one step
+            _log_timing(entry, prod, metrics)
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     def _params(self, cmd: SayCommand) -> VoiceParams:
         d = self._defaults
@@ -309,7 +305,6 @@ class Speaker:
             emotion=cmd.emotion or d.emotion,
             volume=cmd.loudness if cmd.loudness is not None else d.volume,
             pronunciation_dict_id=cmd.pronunciation_dict_id or d.pronunciation_dict_id,
-            embedding=self._voicing.embedding(voice),
         )
 
     # --- events ------------------------------------------------------------------
@@ -322,47 +317,43 @@ class Speaker:
         entry.item.ack()
 
     def emit(self, id: str, event: str, **detail: Any) -> None:
-        ev = SpeakEvent(id, event, detail)
         extra = "".join(f" {k}={v}" for k, v in detail.items())
         log.info("event id=%s event=%s%s", id, event, extra)
-        try:
-            self._events.send_nowait(ev)
-        except trio.WouldBlock:
-            log.error("event channel full: %s for %s not published", event, id)
+        self._emit(SpeakEvent(id, event, detail))
 
     def _update_state(self) -> None:
         self.state.set(SpeakerState(self._current is not None, len(self._queue)))
 
 
-def _log_timing(entry: Queued[Job], utt: Utterance, m: StreamMetrics) -> None:
+def _log_timing(entry: Queued[Job], prod: Production, m: StreamMetrics) -> None:
     if m.first_sample_time is None:
         return
     log.debug(
         "timing id=%s source=%s latency %.1f ms, ttfb %s, underruns %d, failovers %d",
         entry.id,
-        utt.source,
+        prod.source,
         (m.first_sample_time - entry.item.arrived) * 1000,
-        _ttfb_ms(utt),
+        _ttfb_ms(prod),
         m.underruns,
-        utt.failovers,
+        prod.failovers,
     )
 
 
-def _ttfb_ms(utt: Utterance) -> float | None:
+def _ttfb_ms(prod: Production) -> float | None:
     # The cloud's time to first byte as herald saw it: the part of the latency
     # that is Cartesia's (and the network's), not herald's.
-    if utt.requested_at is None or utt.first_cloud_audio_at is None:
+    if prod.requested_at is None or prod.first_cloud_audio_at is None:
         return None
-    return round((utt.first_cloud_audio_at - utt.requested_at) * 1000, 1)
+    return round((prod.first_cloud_audio_at - prod.requested_at) * 1000, 1)
 
 
 class _StartAnnouncer:
     """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
 
-    def __init__(self, speaker: Speaker, entry: Queued[Job], utt: Utterance) -> None:
+    def __init__(self, speaker: Speaker, entry: Queued[Job], prod: Production) -> None:
         self._speaker = speaker
         self._entry = entry
-        self._utt = utt
+        self._utt = prod
         self._done = False
 
     async def wait_and_announce(self) -> None:

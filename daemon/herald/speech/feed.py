@@ -17,7 +17,7 @@ import re
 
 import trio
 
-from herald.cartesia.context import ready_for_first_push
+from herald.text import ready_for_first_push
 
 __all__ = [
     "FIRST_PUSH_WORDS",
