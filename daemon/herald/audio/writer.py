@@ -203,7 +203,8 @@ class Writer:
         if at is None or not self.clocked or queued <= 0:
             return  # no clock, or it ran dry: nothing to compare
         played = self.fill_after - queued
-        lag = round((now - at) * self._rate) - played
+        # Less a frame: a pointer read between two frames is rounded either way.
+        lag = round((now - at) * self._rate) - played - 1
         if lag > self.pointer_lag:
             self.pointer_lag = min(lag, self._ring // 2)
 
