@@ -75,6 +75,15 @@ async def run(config: Path, out: Path, fill: str) -> None:
         return stream
 
     player.open_stream = recording  # type: ignore[method-assign]
+    # Every timed wake-up's lateness, as the player sees it (what its low fills follow).
+    lateness: list[float] = []
+    observe = player._late.observe
+
+    def noted_observe(now: float, late: float) -> None:
+        lateness.append(late)
+        observe(now, late)
+
+    player._late.observe = noted_observe  # type: ignore[method-assign]
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(daemon.run)
@@ -114,6 +123,7 @@ async def run(config: Path, out: Path, fill: str) -> None:
                 "dac": [(at, n, t + offset) for at, n, t in device.dac_log],
                 "xruns": device.xruns,
                 "handle_starts": device.handle_starts,
+                "wake_lateness": sorted(lateness),
                 "utterances": utterances,
             }
         )
@@ -177,6 +187,7 @@ class Dump:
     xruns: int
     handle_starts: list[int]
     utterances: list[dict[str, Any]]
+    wake_lateness: list[float]
 
     @classmethod
     def read(cls, out: Path) -> Dump:
@@ -189,6 +200,7 @@ class Dump:
             xruns=data["xruns"],
             handle_starts=data["handle_starts"],
             utterances=data["utterances"],
+            wake_lateness=data["wake_lateness"],
         )
 
     def dac_time(self, frame: int) -> float:

@@ -45,6 +45,13 @@ within 30 ms of herald acting on it.
 system test's VM): herald plays into ``hw:Loopback,0,0`` and the quickstart into
 ``hw:Loopback,0,1``, and the first non-zero sample of each say is read from the
 capture sides, ``hw:Loopback,1,0`` and ``hw:Loopback,1,1`` (no simulated cards then).
+In the system test's VM (scripts/vm/run.sh, which clones this work tree to
+/root/herald; the installed herald.service holds the loopback, so it is stopped)::
+
+    sudo scripts/vm/run.sh 'systemctl stop herald; apt-get install -y -qq python3-venv
+        gcc libasound2-dev mosquitto && python3 -m venv .venv
+        && .venv/bin/pip install -q -e ".[test]"
+        && .venv/bin/python bench/ttfa.py --dac-capture hw:Loopback,1,0 hw:Loopback,1,1 -n 20'
 
     python bench/ttfa.py [-n 40] [--rtt-ms 40] [--ttfb-ms 0] [--quick] [--save PATH]
     python bench/ttfa.py --dac-capture hw:Loopback,1,0 hw:Loopback,1,1 [-n 40]
@@ -423,6 +430,7 @@ async def measure(
                         after_ready.append(found[1] - u["ready"])
                         cold += dump.opened_after(t0)
                     f[f"sim {name}"] = {
+                        "wake_lateness": dist(dump.wake_lateness),
                         "dac": dist(dac),
                         "after_ready": dist(after_ready),
                         "cold_opens": cold,
@@ -511,6 +519,9 @@ def main() -> None:
         for name in SIM_SUBJECTS:
             s = f[f"sim {name}"]
             row(f"  {name} ({s['cold_opens']}/{s['says']} cold)", s["after_ready"])
+        print("the writer's timed wake-ups, how late (what the low fills follow):")
+        for name in SIM_SUBJECTS:
+            row(f"  {name}", f[f"sim {name}"]["wake_lateness"])
         if "interrupt" in f:
             print(f"MQTT stop of a long say ({INTERRUPTS}), after the player acted on it:")
             row("  its fade reaches the DAC", f["interrupt"]["fade_heard"])
@@ -586,7 +597,8 @@ def main() -> None:
         " process; 'cold' closes the device 0.2 s after each say, so every say opens it), and"
         " the quickstart, whose PCM is drained after each say, so that its first write starts"
         " the DAC: heard as handed over. Ready is when herald's jitter buffer let the say"
-        " start (StreamMetrics.ready_time).",
+        " start (StreamMetrics.ready_time). The low fills grow by the wake-up lateness each"
+        " daemon saw (a decaying maximum): on a loaded machine they are kept higher.",
         "A stop is heard only once what the ring holds has played: pyalsaaudio cannot rewind"
         " the ring (no snd_pcm_rewind), and dropping it stops the DAC (pops, and HDMI or USB"
         " sinks clip the next word). Herald keeps the ring full while audio flows so that a"
