@@ -23,8 +23,9 @@ at stake, on a device with a clock (`Mode`):
 
 The low fills assume the writer wakes on time. It is measured (`WakeLateness`): every
 timed wake-up's lateness, as a decaying maximum that forgets over about 30 s, is
-added to them, so a loaded machine (or one that just stalled) keeps more queued,
-and gets back to the fast start once it is quiet again.
+added to them (an underrun counts as a wake-up as late as the fill it ran through),
+so a loaded machine (or one that just stalled) keeps more queued, and gets back to
+the fast start once it is quiet again.
 
 A device without a clock (ALSA's ``file`` plugin on ``null``) has nothing queued to
 manage: there the writer's budget is the clock, and it is always fed the whole ring

@@ -465,6 +465,11 @@ class Player:
             )
 
     def _xrun(self) -> None:
+        # The loop was away for at least what the ring held after the last step: keep
+        # that much more queued from now on (the lateness memory forgets it in time).
+        writer = self._writer
+        if writer is not None and writer.clocked:
+            self._late.observe(trio.current_time(), writer.fill_after / self._rate)
         self.xruns += 1
         if self._queue and self._queue[0].playout.frames_played:
             self._queue[0].xruns += 1
