@@ -40,6 +40,7 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self.connected = Observable(True)
+        self.denied = Observable[tuple[str, ...]](())
         self._send, self.messages = trio.open_memory_channel[Message](100)
         self.published: list[tuple[str, str, bool]] = []
         self.acked: list[Message] = []

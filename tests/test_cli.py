@@ -388,6 +388,7 @@ pause_after_questions = 0.6
 async def test_say_sends_the_transformed_text_and_generation_settings(
     emulator: Emulator, tmp_path: Path
 ) -> None:
+    emulator.pronunciation_dicts.add("pdict_home")  # the account has it
     config = config_with(
         tmp_path,
         emulator,

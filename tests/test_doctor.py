@@ -58,6 +58,10 @@ async def test_all_good(good: Config) -> None:
     for name in ("config", "broker", "cartesia", "alsa", "cache", "disk"):
         assert lines[name].startswith("ok"), text
     assert lines["gpio"].startswith("skip") and "no buttons configured" in lines["gpio"]
+    # Discovery is on by default: herald also listens to Home Assistant's birth topic.
+    assert (
+        lines["topics"] == "ok    topics    subscribed to all 10 topics of herald run; 10 delivered"
+    )
     assert "FAIL" not in text
     assert CANARY not in text
 

@@ -5,6 +5,7 @@ mid-utterance). The real daemon on MockClock, an in-memory broker, a simulated c
 from __future__ import annotations
 
 import json
+import time
 import wave
 from array import array
 from pathlib import Path
@@ -46,13 +47,22 @@ async def test_a_volume_change_during_a_capped_say_keeps_the_cap(
     daemon = Daemon(cfg, Notifier({}), device=SimDevice("sim"), broker=broker)
     await nursery.start(daemon.run)
     broker.deliver("herald/hall/say", json.dumps({"id": "q", "clip": "long"}).encode())
+
+    def events() -> list[str]:
+        return [json.loads(p)["event"] for t, p, _ in broker.published if t == "herald/hall/event"]
+
+    # The clip is read in a worker thread, in real time: step virtual time slowly
+    # until it has started (a bound on the real wait, not a measurement).
+    deadline = time.monotonic() + 10
+    while "started" not in events():
+        assert time.monotonic() < deadline, "the say never started"
+        await trio.sleep(0.01)
     await trio.sleep(1.0)
     assert daemon.player.volume == 30  # capped by quiet hours
     broker.deliver("herald/hall/volume/set", b"80")
     await trio.sleep(0.5)
     assert daemon.player.volume == 30, "the volume change lifted the quiet-hours cap"
     await trio.sleep(5.0)
-    events = [json.loads(p) for t, p, _ in broker.published if t == "herald/hall/event"]
-    assert [e["event"] for e in events] == ["queued", "started", "finished"]
+    assert events() == ["queued", "started", "finished"]
     assert daemon.player.volume == 80  # the device volume once the say is over
     nursery.cancel_scope.cancel()

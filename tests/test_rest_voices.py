@@ -62,6 +62,7 @@ async def test_clone_errors_are_request_rejected(emulator: Emulator, version: st
 
 
 async def test_tts_bytes_sends_the_voice_and_generation_settings(emulator: Emulator) -> None:
+    emulator.pronunciation_dicts.add("pdict_1")  # the account has it
     params = VoiceParams(
         "sonic-3",
         VOICES[1].id,

@@ -62,6 +62,7 @@ async def test_voices_settings_and_transforms_reach_cartesia_and_the_speaker(
 ) -> None:
     grandma = await clone(emulator)
     bright = VOICES[2].id
+    emulator.pronunciation_dicts.update({"pdict_home", "pdict_say"})  # the account has them
     herald = configure(
         Herald(tmp_path, mosquitto, emulator),
         cartesia=(

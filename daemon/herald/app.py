@@ -32,7 +32,7 @@ from herald.control.publisher import Outgoing, Publisher
 from herald.control.router import Router
 from herald.control.settings import Settings
 from herald.control.speaker import Speaker
-from herald.control.topics import Topics, birth_topic
+from herald.control.topics import Topics
 from herald.homeassistant.discovery import discovery_messages
 from herald.local_voice import LocalVoiceError, PiperVoice
 from herald.mqtt import Broker, MqttClient, MqttSettings
@@ -63,13 +63,7 @@ class Daemon:
     ) -> None:
         self.cfg = cfg
         self.notifier = notifier
-        self.topics = Topics(
-            cfg.mqtt.topic_prefix,
-            cfg.device.id,
-            groups=cfg.device.groups,
-            hermes=cfg.mqtt.hermes,
-            birth=birth_topic(cfg.mqtt.discovery_prefix) if cfg.mqtt.discovery else None,
-        )
+        self.topics = Topics.from_config(cfg)
         key = cfg.cartesia_api_key
         connector = TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version) if key else None
         self.client = CartesiaClient(connector)

@@ -249,7 +249,7 @@ def _parse_meta(data: bytes, sample_rate: int, enc: bytes) -> tuple[str, ClipMet
             raise TypeError("created must be an integer")
         if source not in SOURCES:
             raise TypeError(f"unknown source {source!r}")
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise CorruptClip(f"bad metadata: {exc}") from exc
     meta = ClipMeta(text, voice, model, language, source, sample_rate, encoding, created)
     return key, meta

@@ -171,7 +171,10 @@ def error_for_status(
     elif status == 404:
         cls = _not_found(message)
     elif status is not None and 400 <= status < 500:
-        cls = RequestRejected
+        # Before 2026-03-01 a bad dictionary id was only "Invalid pronunciation_dict_id."
+        lower = message.lower()
+        dictionary = "pronunciation_dict" in lower or "pronunciation dictionary" in lower
+        cls = DictionaryNotFound if dictionary else RequestRejected
     else:
         cls = CartesiaError
     return cls(status, message, error_code, request_id=request_id)

@@ -139,6 +139,7 @@ class Publisher:
             self._refusals.changed,
             self.last_latency_ms,
             self._broker.connected,
+            self._broker.denied,
         ]
         while True:
             # The values the state is made of, before the publish below yields: a
@@ -179,6 +180,10 @@ class Publisher:
         latency = self.last_latency_ms.value
         if latency is not None:
             state["last_latency_ms"] = round(latency)
+        denied = self._broker.denied.value
+        if denied:
+            # Subscriptions the broker's ACL denies: herald hears nothing there.
+            state["denied_topics"] = list(denied)
         return state
 
     def _cloud_state(self) -> tuple[str, str | None]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from herald.config import Config
 
 __all__ = [
     "HERMES_ERROR",
@@ -40,6 +43,17 @@ class Topics:
     groups: Sequence[str] = ()
     hermes: bool = False
     birth: str | None = None  # Home Assistant's status topic, with discovery on
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Topics:
+        """The topics of `herald run` with this config (doctor checks the same ones)."""
+        return cls(
+            cfg.mqtt.topic_prefix,
+            cfg.device.id,
+            groups=cfg.device.groups,
+            hermes=cfg.mqtt.hermes,
+            birth=birth_topic(cfg.mqtt.discovery_prefix) if cfg.mqtt.discovery else None,
+        )
 
     def _t(self, *parts: str) -> str:
         return "/".join((self.prefix, *parts))
