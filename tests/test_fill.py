@@ -315,3 +315,29 @@ async def test_late_wake_ups_raise_the_fill_so_that_they_do_not_underrun_again(
     assert metrics.underruns == 0 and device.xruns == 1
     k, _ = device.first_sound(0) or (0, 0.0)
     assert written(device)[k : k + len(data)] == data
+
+
+async def test_a_kick_hands_over_no_more_than_the_dac_played_since_the_last_step(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """What ALSA holds cannot be taken back: a burst that makes a stream ready (a kick)
+    and a failover's truncate in the same instant must find nothing handed over. The
+    first sound is no later for it: the next step writes it behind the same silence."""
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    stream = player.open_stream()  # a kick: its step runs in this instant
+    for _ in range(5):
+        await trio.sleep(0)
+    data = tone(RATE // 2)
+    await feed_all(stream, data)  # ready in the same instant: another kick
+    for _ in range(5):
+        await trio.sleep(0)
+    assert stream.playout.frames_played == 0
+    assert stream.truncate(RATE // 4)  # still possible: nothing of it handed over
+    stream.end()
+    metrics = await stream.wait_done()
+    assert metrics.ready_time is not None and metrics.first_dac_time is not None
+    assert metrics.first_dac_time - metrics.ready_time <= IDLE_FILL / RATE + FRAME
+    k, _ = device.first_sound(0) or (0, 0.0)
+    assert written(device)[k : k + RATE // 4] == data[: RATE // 4]
+    assert nonzero(written(device)[k + RATE // 4 :]) == []

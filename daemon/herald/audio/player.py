@@ -331,7 +331,9 @@ class Player:
                     # On the tick grid; after a stall, the next tick still to come.
                     ticks = max(ticks + 1, int((now - opened) / t.tick_s) + 1)
                     slow_tick = opened + ticks * t.tick_s
-                writer.step(now)
+                # A kick writes what the DAC consumed since the last step, no more
+                # (Writer.step); a timed step also grows the fill towards the plan.
+                writer.step(now, grow=not kicked)
                 next_tick = self._next_tick(writer, now, slow_tick)
                 if self._queue:
                     idle_since = now
@@ -373,13 +375,7 @@ class Player:
         stream = self._queue[0]
         playout = stream.playout
         if playout.phase is Phase.PLAYING:
-            if playout.interrupted:
-                spare = min(playout.buffered, self._fade_frames)
-            elif playout.ended:
-                spare = playout.buffered
-            else:
-                spare = playout.buffered - self._fade_frames
-            return plan.target(Mode.PLAYING, queued, spare, late=late)
+            return plan.target(Mode.PLAYING, queued, self._spare(playout), late=late)
         t = stream.scheduled_start
         if t is not None and not playout.frames_played and self._now < t:
             # A start at a set moment is put on its exact frame whatever the fill: no
@@ -387,9 +383,20 @@ class Player:
             return plan.target(Mode.IDLE, queued, late=late)
         if playout.ready():
             # It starts (or resumes) in this very block: fill the ring with it at once.
-            spare = playout.buffered if playout.ended else playout.buffered - self._fade_frames
-            return plan.target(Mode.PLAYING, queued, spare, late=late)
+            return plan.target(Mode.PLAYING, queued, self._spare(playout), late=late)
         return plan.target(Mode.WAITING, queued, late=late)
+
+    def _spare(self, playout: Playout) -> int:
+        """Frames the ring may take from ``playout`` now, beyond what it must to stay fed.
+
+        All of an ended stream; of an interrupted one its fade; of one still arriving,
+        what it holds beyond the samples kept back for a fade-out.
+        """
+        if playout.interrupted:
+            return min(playout.buffered, self._fade_frames)
+        if playout.ended:
+            return playout.buffered
+        return playout.buffered - self._fade_frames
 
     async def _close_gracefully(self, sink: PcmSink, writer: Writer) -> None:
         """Fade out whatever plays, let the ring play out, close."""

@@ -152,8 +152,16 @@ class Writer:
             return self._ring
         return max(0, min(self._ring, self._plan(queued)))
 
-    def step(self, now: float) -> None:
-        """Top the ring up. Raises `SinkLost`."""
+    def step(self, now: float, *, grow: bool = True) -> None:
+        """Top the ring up. Raises `SinkLost`.
+
+        ``grow=False`` (a kick): write what the DAC consumed since the last step, at
+        most, not more. It is heard no later for that (what is queued ahead of it plays
+        first either way), and nothing is handed over sooner than it must be: what
+        ALSA holds cannot be taken back (a failover's `Stream.truncate`), and a burst
+        of arrivals with a kick in it commits nothing the next step would not.
+        """
+        held = self.fill_after
         if self._last is not None:
             earned = (now - self._last) * self._rate * PACE
             self._budget = min(float(self._ring), self._budget + earned)
@@ -176,6 +184,8 @@ class Writer:
                 return
             # What was just written is queued too, ahead of the block rendered next.
         self.target_fill = self._target(queued)
+        if not grow and self.clocked:  # (no clock: the budget alone paces it, as ever)
+            self.target_fill = min(self.target_fill, max(queued, held))
         # A second round only if a write found the ring run dry: then the ring holds
         # just what was written since, and must be topped up now, not a tick later.
         for _ in range(2):
