@@ -83,6 +83,8 @@ pronunciation_dict_id = "pdict_family-names"
 device = "file:FILE=/tmp/out.raw,FORMAT=raw"
 sample_rate = 44100
 volume = 35
+idle_close = 0
+lead_in_ms = 400
 
 [cache]
 dir = "/tmp/herald-cache"
@@ -158,7 +160,13 @@ ALL_KEYS = Config(
         loudness=1.5,
         pronunciation_dict_id="pdict_family-names",
     ),
-    audio=AudioConfig(device="file:FILE=/tmp/out.raw,FORMAT=raw", sample_rate=44100, volume=35),
+    audio=AudioConfig(
+        device="file:FILE=/tmp/out.raw,FORMAT=raw",
+        sample_rate=44100,
+        volume=35,
+        idle_close=0.0,
+        lead_in_ms=400,
+    ),
     cache=CacheConfig(dir="/tmp/herald-cache", max_mb=1),
     offline=OfflineConfig(
         local_voice="none",
@@ -296,7 +304,8 @@ port = "1883"
         parse_config(text, {}, "herald.toml")
     errors = info.value.errors
     assert errors == [
-        "audio.sampel_rate: unknown key (allowed: device, sample_rate, volume)",
+        "audio.sampel_rate: unknown key (allowed: device, sample_rate, volume, idle_close,"
+        " lead_in_ms)",
         "audio.volume = 150: must be an integer from 0 to 100",
         'mqtt.port = "1883": must be an integer from 1 to 65535',
     ]
@@ -319,6 +328,10 @@ port = "1883"
         ("[audio]\nsample_rate = 12000", "audio.sample_rate = 12000: must be one of 8000, 16000,"),
         ("[audio]\nsample_rate = 24000.0", "audio.sample_rate = 24000.0: must be one of 8000,"),
         ("[audio]\nvolume = -1", "audio.volume = -1: must be an integer from 0 to 100"),
+        ("[audio]\nidle_close = -1", "audio.idle_close = -1: must be a number of seconds from 0"),
+        ("[audio]\nidle_close = 'never'", 'audio.idle_close = "never": must be a number of'),
+        ("[audio]\nlead_in_ms = 2500", "audio.lead_in_ms = 2500: must be an integer from 0 to"),
+        ("[audio]\nlead_in_ms = 0.1", "audio.lead_in_ms = 0.1: must be an integer from 0 to"),
         ("[cache]\nmax_mb = 0", "cache.max_mb = 0: must be an integer >= 1"),
         ("[offline]\nlocal_voice = 'espeak'", 'offline.local_voice = "espeak": must be one of'),
         ("[cartesia]\nurl = 'https://x'", 'cartesia.url = "https://x": must be a ws:// or wss://'),

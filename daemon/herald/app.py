@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from herald import __version__
-from herald.audio import AlsaDevice, Player, SinkDevice
+from herald.audio import AlsaDevice, Player, PlayerTuning, SinkDevice
 from herald.buttons import Action, Buttons, Press
 from herald.cache import ClipCache
 from herald.cartesia.client import CartesiaClient
@@ -70,7 +70,12 @@ class Daemon:
         connector = TrioWsConnector(cfg.cartesia.url, key, cfg.cartesia.version) if key else None
         self.client = CartesiaClient(connector)
         self.player = Player(
-            device or AlsaDevice(cfg.audio.device), cfg.audio.sample_rate, volume=cfg.audio.volume
+            device or AlsaDevice(cfg.audio.device),
+            cfg.audio.sample_rate,
+            volume=cfg.audio.volume,
+            tuning=PlayerTuning.configured(
+                idle_close=cfg.audio.idle_close, lead_in_ms=cfg.audio.lead_in_ms
+            ),
         )
         self.settings = Settings(
             self.player,

@@ -81,6 +81,10 @@ SampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
 Volume = Annotated[int, Meta(ge=0, le=100)]
 Megabytes = Annotated[int, Meta(ge=1)]
 Seconds = Annotated[float, Meta(gt=0, le=30, description="a number of seconds above 0, at most 30")]
+IdleClose = Annotated[
+    float, Meta(ge=0, le=86400, description="a number of seconds from 0 (never close) to 86400")
+]
+LeadInMs = Annotated[int, Meta(ge=0, le=2000, description="an integer from 0 to 2000 (ms)")]
 # Cartesia's generation_config; absent (TOML has no null): Cartesia's own default.
 Speed = Annotated[
     Annotated[float, Meta(ge=MIN_SPEED, le=MAX_SPEED)] | None,
@@ -240,6 +244,12 @@ class AudioConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True
     device: NonEmpty = "default"  # ALSA PCM name
     sample_rate: SampleRate = 24000  # requested from Cartesia and opened on ALSA
     volume: Volume = 100  # 100 plays samples unchanged
+    # Close the device after this long without a say; 0: never (keeps an HDMI sink,
+    # a USB DAC or an amplifier awake, at the writer's idle CPU for good).
+    idle_close: IdleClose = 30.0
+    # Silence played after a cold open before the first word, for sinks that wake on
+    # a stream; it overlaps the wait for the first cloud audio.
+    lead_in_ms: LeadInMs = 120
 
 
 class CacheConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
