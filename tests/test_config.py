@@ -22,6 +22,7 @@ from herald.config import (
     Config,
     ConfigError,
     DeviceConfig,
+    EsphomeConfig,
     MqttConfig,
     OfflineConfig,
     QuietHoursConfig,
@@ -108,6 +109,14 @@ volume = 10
 [stream]
 idle_timeout = 3.5
 
+[esphome]
+enabled = true
+port = 6054
+name = "kitchen-speaker"
+friendly_name = "Kitchen speaker"
+key_file = ""
+advertise = false
+
 [[transforms]]
 spell = "phone_numbers"
 
@@ -177,6 +186,13 @@ ALL_KEYS = Config(
     clips=ClipsConfig(dir="/srv/clips", chime_while_waiting=True),
     quiet_hours=QuietHoursConfig(windows=("22:00-07:00", "13:00-14:30"), mode="drop", volume=10),
     stream=StreamConfig(idle_timeout=3.5),
+    esphome=EsphomeConfig(
+        enabled=True,
+        port=6054,
+        name="kitchen-speaker",
+        friendly_name="Kitchen speaker",
+        advertise=False,
+    ),
     transforms=(
         Spell("phone_numbers"),
         Spell("codes"),
@@ -250,7 +266,7 @@ def test_every_key_is_covered_and_differs_from_its_default() -> None:
     defaults = Config()
     for name, section_type in SECTIONS.items():
         for field in msgspec.structs.fields(section_type):
-            if field.name in {"password_file", "api_key_file"}:
+            if field.name in {"password_file", "api_key_file", "key_file"}:
                 continue  # secret files are tested with real files below
             given_value = getattr(getattr(ALL_KEYS, name), field.name)
             default = getattr(getattr(defaults, name), field.name)
@@ -260,7 +276,7 @@ def test_every_key_is_covered_and_differs_from_its_default() -> None:
 def test_sections_registry_matches_config_fields() -> None:
     assert list(SECTIONS) == [
         *("device", "mqtt", "cartesia", "audio", "cache", "offline", "clips"),
-        *("quiet_hours", "stream"),
+        *("quiet_hours", "stream", "esphome"),
     ]
     assert SECTIONS["mqtt"] is MqttConfig
 

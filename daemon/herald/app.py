@@ -16,7 +16,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -42,6 +42,11 @@ from herald.sdnotify import Notifier
 from herald.sounds.clips import Clips
 from herald.speech import Sources
 from herald.speech.voicing import PlainTextVoice, Voicing, voice_defaults
+
+if TYPE_CHECKING:
+    from herald.control.speaker_port import EsphomeSpeaker
+    from herald.esphome.server import EsphomeServer
+    from herald.media import MediaSource
 
 __all__ = ["Daemon", "serve", "voice_defaults"]
 
@@ -108,6 +113,7 @@ class Daemon:
             lambda event: self.publisher.emit(event),
             self.settings,
             voicing=Voicing.from_config(cfg),
+            media=_media(cfg),
         )
         self.publisher = Publisher(
             self.mqtt,
@@ -142,10 +148,13 @@ class Daemon:
             on_birth=self.publisher.announce_again,
         )
         self.buttons = Buttons(cfg.buttons, self._on_press, pin_factory=pin_factory)
+        self.esphome = _esphome(cfg, self.actions, self.settings, self.speaker)
         self._stopping = False
 
     def _on_press(self, button: str, press: Press, action: Action | None) -> None:
         self.publisher.button(button, press)
+        if self.esphome is not None:
+            self.esphome[1].button_pressed(button, press)
         if action is not None:
             self.actions.perform(action, source=f"button {button}")
 
@@ -166,6 +175,10 @@ class Daemon:
             await nursery.start(self.buttons.run)
             await nursery.start(self.publisher.run)
             await nursery.start(self.journal.run)
+            if self.esphome is not None:
+                port, server = self.esphome
+                await nursery.start(port.run)
+                await nursery.start(server.run)
             if replays:
                 log.info("queue journal: %d says from before the restart", len(replays))
                 self.router.replay(replays, time.time())
@@ -227,6 +240,42 @@ class Daemon:
         while True:
             self.notifier.watchdog()
             await trio.sleep(interval)
+
+
+def _media(cfg: Config) -> MediaSource | None:
+    """The media fetcher (httpx2, imported when used), for Home Assistant's URLs."""
+    if not cfg.esphome.enabled:
+        return None
+    from herald.media import HttpMedia
+
+    return HttpMedia()
+
+
+def _esphome(
+    cfg: Config, actions: Actions, settings: Settings, speaker: Speaker
+) -> tuple[EsphomeSpeaker, EsphomeServer] | None:
+    """The ESPHome API server and its port, when ``[esphome]`` is enabled."""
+    if not cfg.esphome.enabled:
+        return None
+    from herald.control.speaker_port import EsphomeSpeaker
+    from herald.esphome.server import EsphomeServer
+    from herald.esphome.settings import EsphomeSettings, esphome_name, host_mac
+
+    e = cfg.esphome
+    name = e.name or esphome_name(cfg.device.id)
+    settings_ = EsphomeSettings(
+        name=name,
+        friendly_name=e.friendly_name or name,
+        mac=host_mac(),
+        sample_rate=cfg.audio.sample_rate,
+        port=e.port,
+        key=cfg.esphome_key,
+        buttons=tuple(b.name for b in cfg.buttons),
+        advertise=e.advertise,
+        version=__version__,
+    )
+    port = EsphomeSpeaker(actions, settings, speaker)
+    return port, EsphomeServer(settings_, port)
 
 
 def _discovery(cfg: Config) -> list[Outgoing]:

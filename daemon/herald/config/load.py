@@ -33,6 +33,7 @@ from herald.config.sections import (
     CartesiaConfig,
     ClipsConfig,
     DeviceConfig,
+    EsphomeConfig,
     MqttConfig,
     OfflineConfig,
     QuietHoursConfig,
@@ -62,6 +63,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeviceConfig",
+    "EsphomeConfig",
     "MqttConfig",
     "OfflineConfig",
     "QuietHoursConfig",
@@ -90,11 +92,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     clips: ClipsConfig = msgspec.field(default_factory=ClipsConfig)
     quiet_hours: QuietHoursConfig = msgspec.field(default_factory=QuietHoursConfig)
     stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
+    esphome: EsphomeConfig = msgspec.field(default_factory=EsphomeConfig)
     buttons: tuple[ButtonConfig, ...] = ()  # [[buttons]]: an array of tables
     transforms: tuple[Transform, ...] = ()  # [[transforms]]: applied in this order
     # Not TOML keys: loaded from files, systemd credentials or the environment.
     cartesia_api_key: Secret | None = None  # None: cloud voice off
     mqtt_password: Secret | None = None
+    esphome_key: Secret | None = None  # None: the ESPHome API in plaintext
 
 
 def _section_fields() -> dict[str, tuple[str, type[Section]]]:
@@ -131,6 +135,7 @@ _SECRET_SOURCES = (
     _SecretSource(
         "mqtt_password", "mqtt", "password_file", "mqtt_password", "HERALD_MQTT_PASSWORD"
     ),
+    _SecretSource("esphome_key", "esphome", "key_file", "esphome_key", "HERALD_ESPHOME_KEY"),
 )
 
 
@@ -151,6 +156,18 @@ def _secret_file_label(source: _SecretSource, value: str) -> str:
     if "/" in value and not value.startswith(("sk_", "sk-")):
         return f"{key} = {format_path(value)}"
     return f"{key} (its value is not shown: it looks like a secret, not a file name)"
+
+
+def _check_esphome_key(key: Secret | None) -> list[str]:
+    from herald.esphome.settings import EsphomeKeyError, decode_key
+
+    if key is None:
+        return []
+    try:
+        decode_key(key)
+    except EsphomeKeyError as exc:
+        return [f"esphome.key_file: {exc}"]
+    return []
 
 
 def _load_secret(
@@ -269,6 +286,7 @@ def build_config(
         secret, secret_errors = _load_secret(src, getattr(section, src.key), env)
         sections[src.field] = secret
         errors.extend(secret_errors)
+    errors.extend(_check_esphome_key(sections.get("esphome_key")))
     if errors:
         raise ConfigError(errors, source)
     return Config(**sections)

@@ -301,3 +301,33 @@ class StreamConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     idle_timeout: Annotated[
         float, Meta(gt=0, le=600, description="a number of seconds above 0, at most 600")
     ] = 10.0  # no chunk for this long: the utterance fails
+
+
+# [esphome]: herald as a Home Assistant speaker (see herald.esphome).
+ESPHOME_PORT = 6053
+ESPHOME_NAME_MAX = 31  # ESPHome's node name limit (it is also the mDNS host name)
+
+EsphomePort = Annotated[int, Meta(ge=1, le=65535, description="a port number 1-65535")]
+EsphomeName = Annotated[
+    str,
+    Meta(
+        max_length=ESPHOME_NAME_MAX,
+        pattern=r"^(|[a-z0-9]([a-z0-9-]*[a-z0-9])?)$",
+        description=f"up to {ESPHOME_NAME_MAX} of a-z 0-9 and '-', not starting or ending "
+        "with '-' (or \"\" for the device id)",
+    ),
+]
+EsphomeFriendlyName = Annotated[str, Meta(max_length=120, description="at most 120 characters")]
+
+
+class EsphomeConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[esphome]: herald as a Home Assistant speaker on the ESPHome native API."""
+
+    enabled: bool = False
+    port: EsphomePort = ESPHOME_PORT
+    name: EsphomeName = ""  # "": device.id ('_' becomes '-'); Home Assistant's device name
+    friendly_name: EsphomeFriendlyName = ""  # "": the name; what Home Assistant shows
+    # A file holding the Noise key, base64 of 32 random bytes; "" looks in
+    # $CREDENTIALS_DIRECTORY/esphome_key, then HERALD_ESPHOME_KEY; none: plaintext.
+    key_file: str = ""
+    advertise: bool = True  # mDNS _esphomelib._tcp, so Home Assistant discovers herald

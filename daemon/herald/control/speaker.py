@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import trio
@@ -27,6 +27,9 @@ from herald.control.settings import Gate
 from herald.observable import Observable
 from herald.speech import Production, Sources, SpeechFailed, produce
 from herald.speech.feed import MAX_STREAM_CHARS, TextFeed
+
+if TYPE_CHECKING:
+    from herald.media import MediaSource
 from herald.speech.voicing import Voicing
 from herald.voice import VoiceParams
 
@@ -46,6 +49,13 @@ class Job:
     acks: list[Callable[[], None]] = field(default_factory=list)  # run once it has ended
     feed: TextFeed | None = None  # the text of a streamed say, still arriving
     on_start: Callable[[], None] | None = None  # run when it starts playing
+    # A media job (Home Assistant's play_media, an announce without text): the WAV at
+    # this URL is played instead of the say's text.
+    media_url: str | None = None
+    prelude_url: str | None = None  # played first, with no gap (a pre-announce sound)
+    announce: bool = False  # an announcement (the media player shows "announcing")
+    origin: str | None = None  # the front end, when not MQTT ("esphome"): in every event
+    on_end: Callable[[str, dict[str, Any]], None] | None = None  # the terminal event
 
     def ack(self) -> None:
         for ack in self.acks:
@@ -75,6 +85,7 @@ class SpeakEvent:
 class SpeakerState:
     speaking: bool = False
     queue: int = 0
+    announcing: bool = False  # what plays is an announcement
 
 
 class SpeakerSettings(Protocol):
@@ -97,8 +108,10 @@ class Speaker:
         settings: SpeakerSettings,
         *,
         voicing: Voicing | None = None,
+        media: MediaSource | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self._media = media  # fetches media URLs (Home Assistant's), when there are any
         self._sources = sources
         self._player = player
         self._defaults = defaults
@@ -136,7 +149,7 @@ class Speaker:
             deadline=job.arrived + cmd.ttl,
             front=cmd.interrupt,
         )
-        self.emit(cmd.id, "queued")
+        self.emit(cmd.id, "queued", origin=job.origin)
         if cmd.interrupt and self._current is not None:
             self._stop_current()
         self._wake.set()
@@ -150,8 +163,10 @@ class Speaker:
         return job.arrived + wait > job.arrived + job.cmd.ttl
 
     def _reject_now(self, job: Job, event: str, **detail: Any) -> None:
-        self.emit(job.cmd.id, "queued")
-        self.emit(job.cmd.id, event, **detail)
+        self.emit(job.cmd.id, "queued", origin=job.origin)
+        self.emit(job.cmd.id, event, origin=job.origin, **detail)
+        if job.on_end is not None:
+            job.on_end(event, detail)
         job.ack()
 
     def stop(self, id: str | None = None) -> None:
@@ -310,7 +325,13 @@ class Speaker:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(announcer.wait_and_announce)
             try:
-                await produce(self._sources, prod)
+                job = entry.item
+                if job.prelude_url is not None:
+                    await self._prelude(prod, job.prelude_url)
+                if job.media_url is not None:
+                    await self._media_play(prod, job.media_url)
+                else:
+                    await produce(self._sources, prod)
             except SpeechFailed as exc:
                 # Let the chime play out before the failure is reported (raised
                 # below, outside the nursery, so it is not wrapped in a group).
@@ -322,6 +343,29 @@ class Speaker:
             nursery.cancel_scope.cancel()
         if failure is not None:
             raise failure
+
+    async def _prelude(self, prod: Production, url: str) -> None:
+        """A sound to play first (Home Assistant's pre-announce chime), whole, so the
+        say follows it with no gap; one that cannot be fetched is skipped."""
+        from herald.media import MediaError, fetch_pcm
+
+        if self._media is None:
+            return
+        try:
+            prod.play(await fetch_pcm(self._media, url, prod.params.sample_rate), "clip")
+        except MediaError as exc:
+            log.warning("pre-announce sound skipped: %s", exc)
+
+    async def _media_play(self, prod: Production, url: str) -> None:
+        """A media URL (WAV) through the jitter buffer, as it arrives."""
+        from herald.media import MediaError, play_url
+
+        if self._media is None:
+            raise SpeechFailed("media URLs are not played here (no fetcher)")
+        try:
+            await play_url(self._media, url, _MediaFeed(prod), prod.params.sample_rate)
+        except MediaError as exc:
+            raise SpeechFailed(str(exc)) from None
 
     def _params(self, cmd: SayCommand) -> VoiceParams:
         d = self._defaults
@@ -341,20 +385,26 @@ class Speaker:
     # --- events ------------------------------------------------------------------
 
     def _finish(self, entry: Queued[Job], event: str, **detail: Any) -> None:
-        self.emit(entry.id, event, **detail)
+        self.emit(entry.id, event, origin=entry.item.origin, **detail)
+        if entry.item.on_end is not None:
+            entry.item.on_end(event, detail)
         if entry.item.feed is not None:
             self._handled[entry.id] = None
             while len(self._handled) > _REMEMBER_IDS:
                 self._handled.popitem(last=False)
         entry.item.ack()
 
-    def emit(self, id: str, event: str, **detail: Any) -> None:
+    def emit(self, id: str, event: str, *, origin: str | None = None, **detail: Any) -> None:
+        if origin is not None:
+            detail["origin"] = origin
         extra = "".join(f" {k}={v}" for k, v in detail.items())
         log.info("event id=%s event=%s%s", id, event, extra)
         self._emit(SpeakEvent(id, event, detail))
 
     def _update_state(self) -> None:
-        self.state.set(SpeakerState(self._current is not None, len(self._queue)))
+        current = self._current
+        announcing = current is not None and current.item.announce
+        self.state.set(SpeakerState(current is not None, len(self._queue), announcing))
 
 
 def _log_timing(entry: Queued[Job], prod: Production, m: StreamMetrics) -> None:
@@ -379,6 +429,19 @@ def _ttfb_ms(prod: Production) -> float | None:
     return round((prod.first_cloud_audio_at - prod.requested_at) * 1000, 1)
 
 
+class _MediaFeed:
+    """A production as `herald.media.play_url` feeds it: the source is "media"."""
+
+    def __init__(self, prod: Production) -> None:
+        self._prod = prod
+
+    def feed(self, pcm: bytes) -> None:
+        self._prod.play(pcm, "media")
+
+    def end(self) -> None:
+        self._prod.stream.end()
+
+
 class _StartAnnouncer:
     """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
 
@@ -392,7 +455,7 @@ class _StartAnnouncer:
         # At the first sample, once it is known what speaks the text (a chime may
         # play first); `announce` after the end covers a say that never learns it.
         await self._utt.stream.wait_started()
-        if self._utt.text is not None or self._utt.feed is not None:
+        if self._utt.text is not None or self._utt.feed is not None or self._entry.item.media_url:
             await self._utt.source_known.wait()  # else it is only a clip
         self.announce()
 
@@ -408,4 +471,4 @@ class _StartAnnouncer:
         ttfb = _ttfb_ms(self._utt)
         if ttfb is not None and self._utt.source == "cartesia":
             detail["ttfb_ms"] = ttfb
-        self._speaker.emit(self._entry.id, "started", **detail)
+        self._speaker.emit(self._entry.id, "started", origin=self._entry.item.origin, **detail)

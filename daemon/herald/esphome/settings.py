@@ -11,11 +11,8 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
 
-import msgspec
-from msgspec import Meta
-
+from herald.config.sections import ESPHOME_NAME_MAX, ESPHOME_PORT, EsphomeConfig
 from herald.secret import Secret
 
 __all__ = [
@@ -28,38 +25,10 @@ __all__ = [
     "host_mac",
 ]
 
-DEFAULT_PORT = 6053
-NAME_MAX = 31  # ESPHome's node name limit (it is also the mDNS host name)
+DEFAULT_PORT = ESPHOME_PORT
+NAME_MAX = ESPHOME_NAME_MAX
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _KEY_RULE = "the base64 text of 32 bytes, as ESPHome's `api: encryption: key:`"
-
-Port = Annotated[int, Meta(ge=1, le=65535, description="a port number 1-65535")]
-Name = Annotated[
-    str,
-    Meta(
-        max_length=NAME_MAX,
-        pattern=r"^(|[a-z0-9]([a-z0-9-]*[a-z0-9])?)$",
-        description=f"up to {NAME_MAX} of a-z 0-9 and '-', not starting or ending with '-'"
-        ' (or "" for the device id)',
-    ),
-]
-FriendlyName = Annotated[str, Meta(max_length=120, description="at most 120 characters")]
-
-
-class EsphomeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """[esphome]: herald as a Home Assistant speaker on the ESPHome native API."""
-
-    enabled: bool = False
-    port: Port = DEFAULT_PORT
-    name: Name = ""  # "": device.id ('_' becomes '-'); Home Assistant's device name
-    friendly_name: FriendlyName = ""  # "": the name; what Home Assistant shows
-    # The Noise key, base64 (`herald esphome key` style: 32 random bytes); "" looks in
-    # $CREDENTIALS_DIRECTORY/esphome_key, then HERALD_ESPHOME_KEY; none: plaintext.
-    key_file: str = ""
-    advertise: bool = True  # mDNS _esphomelib._tcp, so Home Assistant discovers herald
-
-    def check(self, path: str) -> list[str]:
-        return []
 
 
 class EsphomeKeyError(ValueError):
