@@ -282,6 +282,37 @@ async def check_cartesia(cfg: Config, *, setup: ServiceSetup | None = None) -> C
     return _ok("cartesia", f"API key{source} accepted by {cfg.cartesia.api_url}")
 
 
+async def check_voice(cfg: Config) -> Check:
+    """One short synthesis with the configured model, voice, language and dictionary:
+    what a say sends. A setting Cartesia refuses for good is named, with the key."""
+    from herald.cartesia.errors import CartesiaError, ConfigRejected, KeyRejected
+    from herald.cartesia.rest import CartesiaRest
+    from herald.speech.voicing import voice_defaults
+
+    key = cfg.cartesia_api_key
+    if key is None:
+        return Check("skip", "voice", "no API key (see the cartesia line)")
+    params = voice_defaults(cfg)
+    what = f"model {params.model}, voice {params.voice}, language {params.language}"
+    rest = CartesiaRest(cfg.cartesia.api_url, key, cfg.cartesia.version, timeout=CARTESIA_TIMEOUT)
+    try:
+        with trio.fail_after(CARTESIA_TIMEOUT + 1):
+            await rest.tts_bytes("Ok.", params)
+    except ConfigRejected as exc:
+        return _fail(
+            "voice",
+            f"Cartesia refuses {what}: {exc}",
+            f"change {exc.config_key} in the config, then systemctl reload herald",
+        )
+    except KeyRejected:
+        return Check("skip", "voice", "the API key was rejected (see the cartesia line)")
+    except CartesiaError as exc:
+        return _fail("voice", f"cannot check {what}: {exc}", "see the cartesia line")
+    except trio.TooSlowError:
+        return _fail("voice", f"no answer in {CARTESIA_TIMEOUT:g} s", "check the network")
+    return _ok("voice", f"{what} speak (Cartesia-Version {cfg.cartesia.version})")
+
+
 def _open_alsa(name: str, rate: int) -> str:
     from herald.audio import AlsaDevice, Geometry
 
@@ -485,6 +516,7 @@ def _checks(
         ("config", check_config),
         ("broker", partial(check_broker, setup=setup)),
         ("cartesia", partial(check_cartesia, setup=setup)),
+        ("voice", check_voice),
         ("alsa", partial(check_alsa, system=system)),
         ("gpio", partial(check_gpio, pin_factory=system.pin_factory)),
         ("cache", check_cache),
