@@ -29,7 +29,7 @@ from typing import Any
 import trio
 
 ROOT = Path(__file__).resolve().parent.parent
-for _path in (ROOT / "tests", ROOT / "emulator"):
+for _path in (ROOT / "tests" / "support", ROOT / "emulator"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 

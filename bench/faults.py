@@ -3,7 +3,7 @@ a broker killed with SIGKILL. Bounded in time; nothing leaves 127.0.0.1.
 
 Real processes throughout: ``herald run`` daemons, a real mosquitto (persistence on,
 saved on every change), the Cartesia emulator over TLS, ALSA's ``file:`` plugin, and
-tests/faultproxy.py between herald and the emulator (or the broker). Heralds run with
+tests/support/faultproxy.py between herald and the emulator (or the broker). Heralds run with
 ``offline.local_voice = "none"``, so what is measured is the cloud path: an utterance
 either resumes on the reopened socket or fails (chime and ``failed``), and Piper's
 load and speed do not blur the timings.

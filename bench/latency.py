@@ -31,7 +31,7 @@ from typing import Any
 import trio
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "emulator"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "emulator"), str(ROOT / "tests" / "support")]
 
 from benchlib import Results, dist, machine  # noqa: E402
 from cartesia_emulator import Emulator  # noqa: E402

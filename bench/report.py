@@ -33,18 +33,25 @@ BENCHES: list[tuple[str, str, str]] = [
         "goes to the cloud) and by the pattern of Cartesia's quickstart (the official "
         "`cartesia` SDK opening a WebSocket per request, chunks written to pyalsaaudio: "
         "`bench/quickstart_client.py`). Both talk TLS to the Cartesia emulator through a "
-        "local TCP proxy (`tests/faultproxy.py`) that adds 40 ms of round-trip time, and one "
-        "round trip more before a new connection's first bytes (the TCP handshake the kernel "
-        "here completes at once). Time zero is the bench writing the text to the process that "
-        "carries it (a `mosquitto_pub -l` line for herald, a stdin line for the quickstart). "
-        "First audio is the moment the first sample was handed to ALSA, read the same way for "
-        "both from the `file:` sink's output: alsa-lib's file plugin writes a frame to its file "
-        "once one more ring (the application's ALSA buffer) has been written after it, so the "
-        "`write()` that first takes the file past frame `k - ring` is the one that handed "
-        "frame `k` to ALSA; the bench times every `write()` to the files with inotify. The "
-        '"in file" rows are when the first sample reached the file: at once for the '
-        "quickstart (a 5 ms ring), after herald's 120 ms ring for herald — what a listener "
-        "would hear on a card.",
+        "local TCP proxy (`tests/support/faultproxy.py`) that adds 40 ms of round-trip time, "
+        "and one round trip more before a new connection's first bytes (the TCP handshake "
+        "the kernel here completes at once). Time zero is the bench writing the text to the "
+        "process that carries it (a `mosquitto_pub -l` line for herald, a stdin line for the "
+        "quickstart). **Handed to ALSA** is read from the `file:` sink's output the same way "
+        "for both: alsa-lib's file plugin writes a frame to its file once one more ring has "
+        "been written after it, so the `write()` that first takes the file past frame "
+        "`k - ring` is the one that handed frame `k` over (timed with inotify). That plugin "
+        "has no clock, so it cannot say when a listener hears it. **At the DAC** is that: "
+        "the same daemon and config on a simulated card whose hardware pointer moves with the "
+        "clock, in real time, recording when every sample reaches its DAC (`bench/sim_daemon.py`): "
+        "warm (open on silence between says), cold with the default lead-in and without, and "
+        "with the fill herald had before issue 17; for the quickstart its hand-off (its PCM "
+        "is drained after each say, so its first write starts a DAC at once). Also herald's "
+        "first sound at the DAC after its first audio was ready (what the device adds), and "
+        "MQTT stops of long says on the warm card: when the fade reached the DAC after the "
+        "player acted on the stop. With `--dac-capture` on a machine with snd-aloop (the "
+        "system test's VM) the first non-zero sample is read from the loopback's capture side "
+        "instead.",
     ),
     (
         "latency",
@@ -73,8 +80,8 @@ BENCHES: list[tuple[str, str, str]] = [
         "Fault injection: cuts, a killed broker, dead sockets",
         'Real daemons (`offline.local_voice = "none"`, so an utterance either resumes on the '
         "reopened socket or fails, and Piper's load does not blur the timings), a real "
-        "mosquitto, the emulator over TLS, and `tests/faultproxy.py` between herald and the "
-        "emulator (or the broker). Cuts are RSTs at points spread over utterances of a 0.7 s "
+        "mosquitto, the emulator over TLS, and `tests/support/faultproxy.py` between herald and "
+        "the emulator (or the broker). Cuts are RSTs at points spread over utterances of a 0.7 s "
         "text: while idle, as the request goes up, and at 0-95 % of the reply's bytes; each "
         "point waits until the socket lived 10.5 s so herald's backoff starts again from 0.5 s "
         "(the points are spread over 10 daemons at once). The broker is killed with SIGKILL "

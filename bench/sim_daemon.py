@@ -33,7 +33,7 @@ from typing import Any
 
 import trio
 
-from benchlib import TODAYS_FILL  # (benchlib also puts tests/ and emulator/ on the path)
+from benchlib import TODAYS_FILL  # (benchlib also puts tests/support/ and emulator/ on the path)
 from herald import logs
 from herald.audio import PlayerTuning
 from herald.audio.sim_sink import SimDevice

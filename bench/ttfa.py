@@ -3,7 +3,7 @@ handed to ALSA and heard at the DAC.
 
 Every subject speaks the same texts, alternated in one run (the order reversed on odd
 texts), against the Cartesia emulator over TLS behind a local TCP proxy
-(tests/faultproxy.py) that adds ``--rtt-ms`` of round-trip time (40 ms): half of it to
+(tests/support/faultproxy.py) that adds ``--rtt-ms`` of round-trip time (40 ms): half of it to
 every byte each way, and one more round trip before a new connection's first bytes,
 for the TCP handshake the kernel here completes at once. Says carry ``"cache":
 false``, so every one goes to the cloud. Time zero is the moment the bench writes the

@@ -5,9 +5,10 @@ adapter (DEVELOPERS.md: "the only place an I/O library is imported is its adapte
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "daemon" / "herald"
+from repo import REPO
+
+PACKAGE = REPO / "daemon" / "herald"
 
 # library -> the modules allowed to import it
 ADAPTERS = {

@@ -1,0 +1,45 @@
+"""An in-memory stand-in for herald's Broker port, for in-process daemon tests on MockClock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+import trio.testing
+
+from herald.mqtt import Message
+from herald.observable import Observable
+
+
+class MemoryBroker:
+    """Implements herald.mqtt.Broker in memory: always connected, records publishes."""
+
+    def __init__(self) -> None:
+        self.connected = Observable(True)
+        self.denied = Observable[tuple[str, ...]](())
+        self._send, self.messages = trio.open_memory_channel[Message](100)
+        self.published: list[tuple[str, str, bool]] = []
+        self.acked: list[Message] = []
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+
+    def ack(self, message: Message) -> None:
+        self.acked.append(message)
+
+    async def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+        self.published.append((topic, text, retain))
+
+    async def shutdown(self, final: Sequence[tuple[str, bytes | str, bool]] = ()) -> None:
+        pass
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        self._send.send_nowait(Message(topic=topic, payload=payload, qos=1, mid=1))
+
+    def json_on(self, topic: str) -> list[dict[str, Any]]:
+        return [json.loads(p) for t, p, _ in self.published if t == topic]
