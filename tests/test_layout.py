@@ -17,7 +17,9 @@ ADAPTERS = {
     "alsaaudio": {"herald.audio.alsa_sink"},
     "gpiozero": {"herald.buttons.gpio"},
     "piper": {"herald.local_voice.piper"},
-    "httpx2": {"herald.cartesia.rest"},
+    # Two components speak HTTP: Cartesia's REST API and the media URLs Home Assistant
+    # hands herald; each has its own adapter.
+    "httpx2": {"herald.cartesia.rest", "herald.media.fetch"},
     "zeroconf": {"herald.esphome.mdns"},
     "noise": {"herald.esphome.noise"},
 }
