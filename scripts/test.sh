@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Set up everything the test suite needs on Debian 12 / Raspberry Pi OS, then run it:
-# apt packages (only the missing ones), a venv in .venv with herald, its test extras
+# Set up everything the test suite needs on Debian 12 / 13 or Raspberry Pi OS, then run
+# it: apt packages (only the missing ones), a venv in .venv with herald, its test extras
 # and rhasspy-hermes, a separate venv in .ha-venv with Home Assistant (built once), then
-# lint, type checks and the full pytest suite.
+# lint, type checks and the full pytest suite. Then the same again on the other Debian
+# release, in a debootstrap chroot (scripts/chroot.sh; cached): on a Debian 12 host
+# (Python 3.11) the suite also runs on Debian 13 trixie (Python 3.13), and the reverse.
+#
+#   bash scripts/test.sh [--here] [PYTEST ARGS...]
+#
+# --here: only on this machine (quicker, while developing). Without it the chroot needs
+# root (sudo is used if needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+HERE_ONLY=0
+if [ "${1:-}" = --here ]; then
+    HERE_ONLY=1
+    shift
+fi
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libasound2-dev alsa-utils
               mosquitto mosquitto-clients shellcheck systemd openssl)
@@ -50,15 +63,21 @@ assert paho.split(".")[0] == "2", f"herald needs paho-mqtt 2.x, the venv has {pa
 PY
 
 # Home Assistant's own code validates the discovery payloads (tests/test_discovery.py,
-# which fails rather than skips under this script). homeassistant 2024.3.3 is the last
-# release that runs on Python 3.11; it lives in its own venv, never in herald's. Only
+# which fails rather than skips under this script). It lives in its own venv, never in
+# herald's, and its release follows the Python: 2024.3.3 is the last that runs on 3.11
+# (Debian 12), 2026.2.3 the last on 3.13 (Debian 13; 2026.3 needs 3.14), and every pin of
+# 2026.2.3 has a cp313 wheel (2024.3.3's orjson 3.9.15 has none and wants Rust). Only
 # what the validator imports goes in: homeassistant with --no-deps, then its pinned
 # requirements except hass-nabucasa and home-assistant-bluetooth (the cloud and
 # Bluetooth stacks: boto3, bleak, dbus-fast, ...), which the MQTT schemas, the
 # template engine and HomeAssistant() never import. That takes ~30 s from an empty pip
 # cache instead of ~4 min for the full install. Rebuilt only when the recipe or the
 # Python changes (a stamp file records both).
-HA_VERSION="2024.3.3"
+case "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" in
+    3.11) HA_VERSION="2024.3.3" ;;
+    3.12) HA_VERSION="2025.1.4" ;;  # the last on 3.12
+    *) HA_VERSION="2026.2.3" ;;
+esac
 HA_SKIP=(hass-nabucasa home-assistant-bluetooth)
 HA_VENV="${HERALD_HA_VENV:-.ha-venv}"
 ha_recipe="homeassistant==$HA_VERSION without ${HA_SKIP[*]} on $(python3 --version 2>&1)"
@@ -97,5 +116,18 @@ for d in daemon emulator tests bench; do [ -d "$d" ] && lint_dirs+=("$d"); done
 "$VENV/bin/ruff" format --check "${lint_dirs[@]}"
 echo "==> mypy --strict"
 "$VENV/bin/mypy"
-echo "==> pytest"
+echo "==> pytest ($(python3 --version))"
 "$VENV/bin/pytest" "$@"
+
+((HERE_ONLY == 0)) || exit 0
+# The other Debian release, in a chroot (its venvs stay in the chroot's /root).
+# shellcheck disable=SC1091
+case "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" in
+    trixie) other=bookworm ;;
+    *) other=trixie ;;
+esac
+echo "==> the suite again on Debian $other, in a chroot (scripts/chroot.sh)"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO bash scripts/chroot.sh "$other" env HERALD_VENV=/root/venv HERALD_HA_VENV=/root/ha-venv \
+    bash scripts/test.sh --here "$@"

@@ -20,7 +20,15 @@ Listing = dict[str, tuple[str, str]]  # relative path -> (mode, content digest o
 
 def run_install(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    for name in ("HERALD_BROKER", "HERALD_API_KEY_FILE", "HERALD_MQTT_PASSWORD_FILE"):
+    for name in (
+        "HERALD_BROKER",
+        "HERALD_API_KEY_FILE",
+        "HERALD_MQTT_PASSWORD_FILE",
+        "HERALD_AUDIO_DEVICE",
+        "HERALD_ARCH",
+        "HERALD_OS_RELEASE",
+        "HERALD_ASOUND_CARDS",
+    ):
         if env is None or name not in env:
             full_env.pop(name, None)
     return subprocess.run(
@@ -50,6 +58,21 @@ def listing(root: Path) -> Listing:
             else:
                 result[str(path.relative_to(root))] = (mode, "")
     return result
+
+
+def apt_packages(stdout: str) -> set[str]:
+    line = stdout.split("would run: apt-get install -y --no-install-recommends ", 1)[1]
+    return set(line.splitlines()[0].split())
+
+
+def os_release(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "os-release"
+    path.write_text(text)
+    return {"HERALD_OS_RELEASE": str(path)}
+
+
+DEBIAN_13 = 'ID=debian\nVERSION_ID="13"\nVERSION_CODENAME=trixie\n'
+PI_OS_32_TRIXIE = 'ID=raspbian\nID_LIKE=debian\nVERSION_ID="13"\nVERSION_CODENAME=trixie\n'
 
 
 def mode(path: Path) -> int:
@@ -99,13 +122,17 @@ def test_install_places_files(tmp_path: Path, key_file: Path) -> None:
         "autosave_on_changes true",
         "autosave_interval 1",
         "listener 1883 127.0.0.1",
+        "max_queued_messages 10000",
+        "max_queued_bytes 40960000",
     ):
         assert line in snippet
+    assert os.readlink(root / "usr/local/bin/herald") == "/opt/herald/venv/bin/herald"
     # Staged: the system changes are listed, not made.
-    assert "would run: apt-get install" in result.stdout
-    assert "mosquitto" in result.stdout.split("would run: apt-get install", 1)[1].splitlines()[0]
+    apt = apt_packages(result.stdout)
+    assert {"mosquitto", "mosquitto-clients", "python3-venv", "libasound2-dev"} <= apt
     assert "would run: useradd --system" in result.stdout
-    assert "would run: systemctl enable --now herald.service" in result.stdout
+    assert "would run: systemctl enable --quiet herald.service" in result.stdout
+    assert "would run: systemctl restart herald.service" in result.stdout
     assert not (root / "opt/herald/venv").exists()
 
 
@@ -117,7 +144,8 @@ def test_broker_flag_on_first_install_only(tmp_path: Path) -> None:
     assert 'host = "mqtt.lan"' in config
     assert "port = 8883" in config
     assert not (root / "etc/mosquitto").exists()  # a broker was given: no local one
-    assert "mosquitto" not in result.stdout
+    assert "mosquitto" not in apt_packages(result.stdout)
+    assert "mosquitto.service" not in result.stdout
     # A later run with another broker keeps the config, and says so.
     again = run_install("--root", str(root), "--broker", "other:1883")
     assert again.returncode == 0, again.stderr
@@ -172,7 +200,12 @@ def test_uninstall_removes_what_it_placed(tmp_path: Path, key_file: Path) -> Non
     assert not (root / "etc/mosquitto/conf.d/herald.conf").exists()
     assert foreign.exists()
     assert not (root / "etc/credstore").exists()
-    assert left <= {"etc", "etc/systemd", "etc/systemd/system"}
+    # Only directories every system has.
+    assert left <= {"etc", "etc/systemd", "etc/systemd/system", "opt"} | {
+        "usr",
+        "usr/local",
+        "usr/local/bin",
+    }
     # The config and credentials are kept without --purge ...
     assert (root / "etc/herald/config.toml").exists()
     assert (root / "etc/herald/credentials/cartesia_api_key").exists()
@@ -202,3 +235,148 @@ def test_shellcheck() -> None:
         ["shellcheck", str(INSTALL)], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("release", "arch"),
+    [
+        ('ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n', "amd64"),
+        (DEBIAN_13, "amd64"),
+        (DEBIAN_13, "arm64"),  # Raspberry Pi OS 64-bit says ID=debian
+        ('ID=raspbian\nID_LIKE=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n', "armhf"),
+        (PI_OS_32_TRIXIE, "armhf"),
+    ],
+)
+def test_supported_systems_need_no_force(tmp_path: Path, release: str, arch: str) -> None:
+    env = {**os_release(tmp_path, release), "HERALD_ARCH": arch}
+    result = run_install("--root", str(tmp_path / "root"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_unsupported_arch_refused_unless_forced(tmp_path: Path) -> None:
+    env = {**os_release(tmp_path, DEBIAN_13), "HERALD_ARCH": "i386"}
+    refused = run_install("--root", str(tmp_path / "root"), env=env)
+    assert refused.returncode != 0
+    assert "i386" in refused.stderr and "--force" in refused.stderr
+    assert run_install("--root", str(tmp_path / "root"), "--force", env=env).returncode == 0
+
+
+def test_local_voice_where_onnxruntime_has_a_wheel(tmp_path: Path) -> None:
+    env = {**os_release(tmp_path, DEBIAN_13), "HERALD_ARCH": "arm64"}
+    result = run_install("--root", str(tmp_path / "root"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"pip install {REPO}[piper]" in result.stdout
+    assert "cmake" not in apt_packages(result.stdout)
+    config = (tmp_path / "root/etc/herald/config.toml").read_text()
+    assert 'local_voice = "piper"' in config
+
+
+def test_no_local_voice_on_32_bit(tmp_path: Path) -> None:
+    env = {**os_release(tmp_path, PI_OS_32_TRIXIE), "HERALD_ARCH": "armhf"}
+    result = run_install("--root", str(tmp_path / "root"), env=env)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if "local voice" in line]
+    assert len(notes) == 1 and "armhf" in notes[0] and "onnxruntime" in notes[0], notes
+    assert f"pip install {REPO}\n" in result.stdout  # no [piper] extra
+    # What pip must compile there (msgspec, soxr, pyalsaaudio) gets its tools.
+    assert {"gcc", "g++", "cmake", "ninja-build", "python3-dev", "libasound2-dev"} <= apt_packages(
+        result.stdout
+    )
+    config = (tmp_path / "root/etc/herald/config.toml").read_text()
+    assert 'local_voice = "none"' in config
+
+
+def test_audio_device_on_first_install(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    result = run_install("--root", str(root), "--audio-device", "plughw:CARD=Headphones,DEV=0")
+    assert result.returncode == 0, result.stderr
+    config = (root / "etc/herald/config.toml").read_text()
+    assert 'device = "plughw:CARD=Headphones,DEV=0"' in config
+    assert config.count("plughw:CARD=Headphones,DEV=0") == 1
+    again = run_install("--root", str(root), "--audio-device", "hw:1")
+    assert again.returncode == 0, again.stderr
+    assert (root / "etc/herald/config.toml").read_text() == config
+    assert 'device = "hw:1"' in again.stderr and "kept" in again.stderr
+
+
+def test_bad_audio_device_refused(tmp_path: Path) -> None:
+    result = run_install("--root", str(tmp_path / "root"), "--audio-device", 'x" ; rm -rf /')
+    assert result.returncode != 0
+    assert "not an ALSA PCM name" in result.stderr
+    assert not (tmp_path / "root/etc").exists()
+
+
+CARDS_ONE = """ 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones
+                      bcm2835 Headphones
+"""
+CARDS_TWO = (
+    CARDS_ONE
+    + """ 1 [Device         ]: USB-Audio - USB Audio Device
+                      GeneralPlus USB Audio Device at usb-0000:01:00.0-1.2, full speed
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("cards", "expected"),
+    [
+        (CARDS_ONE, "one sound card, Headphones (bcm2835_headpho - bcm2835 Headphones): "),
+        (CARDS_TWO, "2 sound cards"),
+        ("--- no soundcards ---\n", "no sound card found"),
+    ],
+)
+def test_sound_card_suggestion(tmp_path: Path, cards: str, expected: str) -> None:
+    cards_file = tmp_path / "cards"
+    cards_file.write_text(cards)
+    env = {"HERALD_ASOUND_CARDS": str(cards_file)}
+    result = run_install("--root", str(tmp_path / "root"), env=env)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if "sound card" in line]
+    assert len(notes) == 1 and expected in notes[0], notes
+    if cards == CARDS_ONE:
+        assert '[audio] device = "plughw:CARD=Headphones"' in notes[0]
+    # Once a device is named, nothing is suggested.
+    named = run_install("--root", str(tmp_path / "other"), "--audio-device", "hw:0", env=env).stdout
+    assert "sound card" not in named
+
+
+def test_pipewire_default_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    conf = root / "etc/alsa/conf.d/99-pipewire-default.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("pcm.!default { type pipewire }\n")
+    result = run_install("--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert 'ALSA "default" is PipeWire here' in result.stdout
+
+
+def test_rerun_restarts_nothing_unchanged(tmp_path: Path, key_file: Path) -> None:
+    root = tmp_path / "root"
+    first = run_install("--root", str(root), "--api-key-file", str(key_file))
+    assert "would run: systemctl restart herald.service" in first.stdout
+    assert "would run: systemctl restart mosquitto.service" in first.stdout
+    assert "would run: systemctl daemon-reload" in first.stdout
+    second = run_install("--root", str(root), "--api-key-file", str(key_file))
+    assert second.returncode == 0, second.stderr
+    assert "systemctl restart" not in second.stdout
+    assert "daemon-reload" not in second.stdout
+    assert "would run: systemctl start herald.service" in second.stdout  # if it is stopped
+    # A new key is a change the service must see.
+    key_file.write_text("sk_car_other\n")
+    third = run_install("--root", str(root), "--api-key-file", str(key_file))
+    assert "would run: systemctl restart herald.service" in third.stdout
+    assert "restart mosquitto" not in third.stdout
+
+
+def test_uninstall_keeps_a_credstore_it_did_not_make(tmp_path: Path) -> None:
+    """trixie's systemd package ships /etc/credstore: never remove it."""
+    root = tmp_path / "root"
+    (root / "etc/credstore").mkdir(parents=True)
+    assert run_install("--root", str(root)).returncode == 0
+    result = run_install("--root", str(root), "--uninstall", "--purge")
+    assert result.returncode == 0, result.stderr
+    assert (root / "etc/credstore").is_dir()
+    assert list((root / "etc/credstore").iterdir()) == []
+    assert not (root / "usr/local/bin/herald").exists()
+    assert not (root / "opt/herald").exists()
