@@ -19,16 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.cache import ClipCache, ClipMeta, CorruptClip, clip_key, normalize_text
-from herald.cache.commands import (
+from herald.cache.format import FIXED_HEADER_SIZE, MAGIC, decode, encode
+from herald.cache.key import Source
+from herald.cartesia.protocol import VoiceParams
+from herald.cli.cache import (
     CacheUnavailable,
     list_lines,
     progress_line,
     prune,
     read_phrases,
 )
-from herald.cache.format import FIXED_HEADER_SIZE, MAGIC, decode, encode
-from herald.cache.key import Source
-from herald.cartesia.protocol import VoiceParams
 from herald.config import CacheConfig
 
 PARAMS = VoiceParams(model="sonic-3", voice="voice-a", language="en", sample_rate=24000)

@@ -341,7 +341,7 @@ def config_with(tmp_path: Path, emu: Emulator, cartesia: str, extra: str = "") -
 async def test_mix_prints_a_block_that_speaks_with_the_mixed_embedding(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    from herald.voice_settings import mix_embeddings
+    from herald.limits import mix_embeddings
 
     a, b = VOICES[1], VOICES[2]
     config = config_with(tmp_path, emulator, 'version = "2025-04-16"')
@@ -433,7 +433,7 @@ async def test_say_sends_the_transformed_text_and_generation_settings(
 async def test_cache_warm_keys_the_transformed_text(emulator: Emulator, tmp_path: Path) -> None:
     from herald.cache import ClipCache, clip_key
     from herald.config import load_config
-    from herald.voicing import Voicing, voice_defaults
+    from herald.speech.voicing import Voicing, voice_defaults
 
     config = config_with(tmp_path, emulator, "", TRANSFORMS)
     phrase = "Siobhan? Ring 555-123-4567."

@@ -18,6 +18,7 @@ import trio
 
 from cartesia_emulator import Emulator, Faults, synth_pcm
 from herald.cartesia.client import CartesiaClient, CloudState, Tuning
+from herald.cartesia.context import Utterance
 from herald.cartesia.errors import (
     CartesiaError,
     CloudOffline,
@@ -26,7 +27,6 @@ from herald.cartesia.errors import (
     ServerError,
 )
 from herald.cartesia.protocol import Audio, VoiceParams, Words
-from herald.cartesia.utterance import Utterance
 from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.secret import Secret
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.clips import ClipError, Clips
+from herald.sounds.clips import ClipError, Clips
 
 
 def samples(pcm: bytes) -> array[int]:

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herald import config as config_module
 from herald.config import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_VOICE,
@@ -33,10 +32,11 @@ from herald.config import (
     load_config,
     parse_config,
 )
-from herald.config_sections import MixedVoice, MixPart, NamedVoice
-from herald.config_transforms import TransformTable
+from herald.config import load as config_module
+from herald.config.sections import MixedVoice, MixPart, NamedVoice
+from herald.config.transforms import TransformTable
 from herald.secret import Secret, SecretFileError, read_secret_file
-from herald.transforms import PauseAfterQuestions, Replace, Spell
+from herald.speech.transforms import PauseAfterQuestions, Replace, Spell
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "herald.toml"

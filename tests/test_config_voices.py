@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.config import Config, ConfigError, build_config, parse_config
-from herald.config_transforms import ACTIONS
-from herald.transforms import PauseAfterQuestions, Replace, Spell
-from herald.voice_settings import EMBEDDING_SIZE, EMOTIONS, mix_embeddings
-from herald.voicing import Voicing, voice_defaults
+from herald.config.transforms import ACTIONS
+from herald.limits import EMBEDDING_SIZE, EMOTIONS, mix_embeddings
+from herald.speech.transforms import PauseAfterQuestions, Replace, Spell
+from herald.speech.voicing import Voicing, voice_defaults
 
 A = [0.5] * EMBEDDING_SIZE
 B = [-0.25] * EMBEDDING_SIZE

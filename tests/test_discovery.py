@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from herald.discovery import (
+from herald.homeassistant.discovery import (
     birth_topic,
     button_object_id,
     discovery_messages,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from cartesia_emulator import Emulator
+from herald.cli.doctor import run_doctor
 from herald.config import Config, build_config
-from herald.doctor import run_doctor
 from mosquitto import Mosquitto
 
 CANARY = "sk_car_test"  # the emulator fixture's valid key

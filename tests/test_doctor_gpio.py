@@ -11,8 +11,8 @@ import pytest
 import trio
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 
+from herald.cli.doctor import check_gpio
 from herald.config import Config, build_config
-from herald.doctor import check_gpio
 
 
 def config(*buttons: dict[str, Any]) -> Config:
@@ -59,7 +59,7 @@ async def test_a_machine_without_gpio_says_so(tmp_path: Path) -> None:
     conf.write_text('[[buttons]]\nname = "door"\npin = 17\n')
     code = (
         "import sys, trio; from herald.config import load_config; "
-        "from herald.doctor import check_gpio; "
+        "from herald.cli.doctor import check_gpio; "
         "c = trio.run(check_gpio, load_config(sys.argv[1])); print(c.status, c.detail, c.fix)"
     )
     env = {"PATH": "/usr/bin:/bin"}

@@ -162,9 +162,9 @@ def test_importing_herald_does_not_import_piper_or_soxr() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import herald.cli, herald.local_voice, herald.clips
+        import herald.cli, herald.local_voice, herald.sounds.clips
         from herald.local_voice import PiperVoice
-        from herald.clips import Clips
+        from herald.sounds.clips import Clips
 
         PiperVoice(None, 24000)
         assert Clips(None, 24000).get("chime")

@@ -166,7 +166,7 @@ async def test_offline_without_a_local_voice_chimes_and_fails(
 
 
 def _chime_pcm() -> bytes:
-    from herald.clips import Clips
+    from herald.sounds.clips import Clips
 
     return Clips(None, 24000).get("chime")
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from herald.backoff import Backoff
+from herald.cartesia.context import ready_for_first_push
 from herald.cartesia.errors import KeyRejected, RateLimited, RequestRejected, ServerError
 from herald.cartesia.protocol import (
     Audio,
@@ -25,8 +26,7 @@ from herald.cartesia.protocol import (
     generation_request,
     parse_frame,
 )
-from herald.cartesia.utterance import ready_for_first_push
-from herald.text import split_sentences
+from herald.speech.text import split_sentences
 
 PARAMS = VoiceParams(model="sonic-3", voice="v1", language="en", sample_rate=24000)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from herald.queue_policy import SpeakQueue
+from herald.control.queue import SpeakQueue
 
 
 def ids(q: SpeakQueue[str]) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from herald.quiet_hours import Decision, QuietHours, Window, parse_window
+from herald.control.quiet_hours import Decision, QuietHours, Window, parse_window
 
 
 def t(text: str) -> dt.time:

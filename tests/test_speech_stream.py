@@ -25,14 +25,14 @@ from herald.audio.sim_sink import SimDevice
 from herald.audio.stream import Stream
 from herald.cache import ClipCache
 from herald.cartesia.client import CartesiaClient, CloudState, Tuning
+from herald.cartesia.context import Utterance as CloudUtterance
 from herald.cartesia.protocol import Done, VoiceParams
-from herald.cartesia.utterance import Utterance as CloudUtterance
 from herald.cartesia.ws_adapter import TrioWsConnector
-from herald.clips import Clips
 from herald.secret import Secret
-from herald.speech import Sources, SpeechFailed, Utterance, produce
-from herald.text import split_sentences
-from herald.text_stream import TextFeed
+from herald.sounds.clips import Clips
+from herald.speech.fallback import Sources, SpeechFailed, Utterance, produce
+from herald.speech.feed import TextFeed
+from herald.speech.text import split_sentences
 
 RATE = 24000
 VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"

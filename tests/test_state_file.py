@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.state_file import SavedState, initial_volume, load_state, save_state
+from herald.control.state_file import SavedState, initial_volume, load_state, save_state
 
 
 @pytest.fixture

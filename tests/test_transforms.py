@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herald.transforms import (
+from herald.speech.transforms import (
     PauseAfterQuestions,
     Replace,
     Spell,

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from herald.voice_clip import MIN_CLONE_SECONDS, ClipProblem, check_clone_clip, wav_info
+from herald.sounds.voice_clip import MIN_CLONE_SECONDS, ClipProblem, check_clone_clip, wav_info
 from voice_clips import chunk, float_wav_bytes, wav_bytes
 
 

@@ -15,11 +15,11 @@ import trio
 from herald.cache import clip_key
 from herald.cartesia.protocol import VoiceParams, generation_request
 from herald.commands import SayCommand, parse_say
-from herald.controls import Gate
+from herald.control.settings import Gate
+from herald.control.speaker import Speaker
 from herald.observable import Observable
-from herald.speaker import Speaker
-from herald.transforms import PauseAfterQuestions, Spell
-from herald.voicing import PlainTextVoice, Voicing
+from herald.speech.transforms import PauseAfterQuestions, Spell
+from herald.speech.voicing import PlainTextVoice, Voicing
 
 BASE = VoiceParams("sonic-3", "f786b574-daa5-4673-aa0c-cbe3e8534c02", "en", 24000)
 BLEND = tuple(i / 192 for i in range(192))

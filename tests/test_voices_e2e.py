@@ -20,7 +20,7 @@ from daemon_harness import (
     start_online,
     stop_cleanly,
 )
-from herald.voice_settings import mix_embeddings
+from herald.limits import mix_embeddings
 from mosquitto import Mosquitto
 from voice_clips import wav_bytes
 

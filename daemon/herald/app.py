@@ -27,20 +27,20 @@ from herald.buttons import Action, Buttons, Press
 from herald.cache import ClipCache
 from herald.cartesia.client import CartesiaClient, CloudState, CloudStatus
 from herald.cartesia.ws_adapter import TrioWsConnector
-from herald.clips import Clips
 from herald.commands import SayCommand, new_id
 from herald.config import Config, ConfigError, load_config
-from herald.controls import Controls
-from herald.discovery import birth_topic, discovery_messages
+from herald.control.router import Outgoing, Router, Topics
+from herald.control.settings import Controls
+from herald.control.speaker import Job, Speaker, SpeakerState, SpeakEvent
+from herald.homeassistant.discovery import birth_topic, discovery_messages
 from herald.local_voice import LocalVoiceError, PiperVoice
 from herald.mqtt import Broker, MqttClient, MqttSettings
 from herald.observable import Observable
-from herald.router import Outgoing, Router, Topics
 from herald.sdnotify import Notifier
-from herald.speaker import Job, Speaker, SpeakerState, SpeakEvent
-from herald.speech import Sources
-from herald.voicing import PlainTextVoice, Voicing
-from herald.voicing import voice_defaults as voice_defaults  # moved; tests import it here
+from herald.sounds.clips import Clips
+from herald.speech.fallback import Sources
+from herald.speech.voicing import PlainTextVoice, Voicing
+from herald.speech.voicing import voice_defaults as voice_defaults  # moved; tests import it here
 
 log = logging.getLogger("herald")
 

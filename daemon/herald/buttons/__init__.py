@@ -6,10 +6,10 @@
 - `service`: `Buttons`, the trio service that runs the classifiers and calls `on_press`.
 """
 
-from herald.buttons.config import Action, ButtonConfig, Command, Press, Speak, describe
 from herald.buttons.gpio import OpenButtons, open_buttons
 from herald.buttons.presses import PressClassifier
 from herald.buttons.service import Buttons, OnPress
+from herald.config.button_actions import Action, ButtonConfig, Command, Press, Speak, describe
 
 __all__ = [
     "Action",

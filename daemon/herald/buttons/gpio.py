@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import trio
 
-from herald.buttons.config import ButtonConfig
+from herald.config.button_actions import ButtonConfig
 
 __all__ = ["NO_GPIO_MESSAGE", "NoGpio", "OnEdge", "OpenButtons", "open_buttons", "probe_pins"]
 

@@ -18,7 +18,7 @@ do not change the state (a press while pressed).
 import enum
 import math
 
-from herald.buttons.config import Press
+from herald.config.button_actions import Press
 
 __all__ = ["PressClassifier"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import trio
 
-from herald.buttons.config import Action, ButtonConfig, Press, describe
 from herald.buttons.gpio import open_buttons
 from herald.buttons.presses import PressClassifier
+from herald.config.button_actions import Action, ButtonConfig, Press, describe
 
 __all__ = ["Buttons", "OnPress"]
 

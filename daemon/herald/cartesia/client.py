@@ -21,6 +21,7 @@ from typing import TypeVar, cast
 import trio
 
 from herald.backoff import Backoff
+from herald.cartesia.context import Utterance
 from herald.cartesia.errors import CloudOffline, ConnectionLost, KeyRejected, error_for_status
 from herald.cartesia.protocol import Failed, MalformedFrame, VoiceParams, parse_frame
 from herald.cartesia.transport import (
@@ -30,7 +31,6 @@ from herald.cartesia.transport import (
     WsConnection,
     WsConnector,
 )
-from herald.cartesia.utterance import Utterance
 from herald.observable import Observable
 
 log = logging.getLogger("herald.cartesia")

@@ -1,0 +1,5 @@
+"""The command line: `herald run|say|cache|voices|doctor|config|discovery`."""
+
+from herald.cli.main import (
+    main as main,
+)

@@ -1,0 +1,388 @@
+"""The speaker: one utterance at a time, from the queue, with its events.
+
+Every accepted say gets exactly one ``queued`` event and then, in order, at most
+one ``started`` and exactly one terminal event: ``finished``, ``interrupted``
+(stop, or an interrupting say), ``dropped`` (its ttl passed before it started) or
+``failed``. The job's ``ack`` runs once that terminal event is out, so a QoS1
+command is acknowledged only when it has been handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+import trio
+
+from herald.audio import Player, StreamMetrics
+from herald.cartesia.protocol import VoiceParams
+from herald.commands import Priority, SayCommand, new_id
+from herald.control.queue import Queued, SpeakQueue
+from herald.control.settings import Gate
+from herald.observable import Observable
+from herald.speech.fallback import Sources, SpeechFailed, Utterance, produce
+from herald.speech.feed import TextFeed
+from herald.speech.voicing import Voicing
+
+log = logging.getLogger("herald.speaker")
+
+_REMEMBER_IDS = 1000  # ids of handled says kept to recognise redeliveries
+
+
+@dataclass
+class Job:
+    cmd: SayCommand
+    arrived: float  # trio time the command arrived
+    acks: list[Callable[[], None]] = field(default_factory=list)
+    feed: TextFeed | None = None  # the text of a streamed say, still arriving
+
+    def ack(self) -> None:
+        for ack in self.acks:
+            ack()
+        self.acks.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakEvent:
+    id: str | None  # None for a rejected payload that named no id
+    event: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": self.id, "event": self.event, **self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerState:
+    speaking: bool = False
+    queue: int = 0
+
+
+class Settings(Protocol):
+    """What the speaker asks the runtime settings (`herald.controls.Controls`)."""
+
+    @property
+    def volume(self) -> Observable[int]: ...
+
+    def resolve_voice(self, voice: str | None) -> str: ...
+
+    def gate(self, priority: Priority, volume: int | None) -> Gate: ...
+
+
+class Speaker:
+    def __init__(
+        self,
+        sources: Sources,
+        player: Player,
+        defaults: VoiceParams,
+        events: trio.MemorySendChannel[SpeakEvent],
+        settings: Settings,
+        *,
+        voicing: Voicing | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sources = sources
+        self._player = player
+        self._defaults = defaults
+        self._voicing = voicing if voicing is not None else Voicing()
+        self._events = events
+        self._settings = settings
+        self._wall_clock = wall_clock  # only to turn a say's `at` into trio time
+        self.last: SayCommand | None = None  # the last utterance that started: replay
+        self._queue: SpeakQueue[Job] = SpeakQueue()
+        self._wake = trio.Event()
+        self._current: Queued[Job] | None = None
+        self._current_scope: trio.CancelScope | None = None
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._halted = False
+        self._stop_reason: str | None = None  # the current one was stopped by mute: dropped
+        self.state = Observable(SpeakerState())
+
+    # --- commands (synchronous, from the router) -----------------------------
+
+    def submit(self, job: Job) -> None:
+        cmd = job.cmd
+        if cmd.id in self._handled:
+            log.info("say id=%s already handled: redelivery ignored", cmd.id)
+            job.ack()
+            return
+        in_flight = self._find(cmd.id)
+        if in_flight is not None:
+            # A redelivery of what is queued or playing: acknowledge both together.
+            in_flight.item.acks.extend(job.acks)
+            return
+        self._queue.push(
+            cmd.id,
+            job,
+            high=cmd.priority == "high",
+            deadline=job.arrived + cmd.ttl,
+            front=cmd.interrupt,
+        )
+        self.emit(cmd.id, "queued")
+        if cmd.interrupt and self._current is not None:
+            self._stop_current()
+        self._wake.set()
+        self._update_state()
+
+    def stop(self, id: str | None = None) -> None:
+        """Stop everything (None) or the utterance ``id``, queued or playing."""
+        removed = self._queue.clear() if id is None else self._queue.remove(id)
+        for entry in removed:
+            self._finish(entry, "interrupted")
+        if self._current is not None and (id is None or self._current.id == id):
+            self._stop_current()
+        self._wake.set()
+        self._update_state()
+
+    def feed_stream(self, id: str, text: str, final: bool) -> bool:
+        """A chunk of a streamed say already queued or playing; False if there is none."""
+        entry = self._find(id)
+        if entry is None or entry.item.feed is None:
+            return False
+        feed = entry.item.feed
+        if feed.closed:
+            log.info("stream %s: a chunk after the final one was ignored", id)
+            return True
+        if text:
+            feed.add(text)
+        if final:
+            feed.close()
+        return True
+
+    def handled(self, id: str) -> bool:
+        """True if the utterance ``id`` has ended (recently enough to be remembered)."""
+        return id in self._handled
+
+    def replay(self) -> bool:
+        """Speak the last utterance again, before queued normal ones; False if none."""
+        last = self.last
+        if last is None:
+            return False
+        cmd = msgspec.structs.replace(
+            last, id=new_id(), priority="high", interrupt=False, at=None, ttl=60.0
+        )
+        self.submit(Job(cmd, trio.current_time()))
+        return True
+
+    def drop_normal(self, reason: str) -> None:
+        """Muted: drop the queued normal-priority says and stop one that plays."""
+        for entry in self._queue.remove_where(lambda job: job.cmd.priority == "normal"):
+            self._finish(entry, "dropped", reason=reason)
+        current = self._current
+        if current is not None and current.item.cmd.priority == "normal":
+            self._stop_reason = reason
+            self._stop_current()
+        self._wake.set()
+        self._update_state()
+
+    def halt(self) -> None:
+        """Shutting down: fade out, and leave everything unacknowledged and without a
+        terminal event, so the broker redelivers it to the next run (nothing is lost
+        to a restart)."""
+        self._halted = True
+        self._queue.clear()
+        self._stop_current()
+
+    def _find(self, id: str) -> Queued[Job] | None:
+        if self._current is not None and self._current.id == id:
+            return self._current
+        return next((e for e in self._queue if e.id == id), None)
+
+    def _stopped_because(self) -> str | None:
+        # A method, not the attribute: it changes while the utterance plays.
+        return self._stop_reason
+
+    def _stop_current(self) -> None:
+        if self._current_scope is not None:
+            self._current_scope.cancel()
+
+    # --- the service ----------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            for expired in self._queue.expire(trio.current_time()):
+                self._finish(expired, "dropped", reason="ttl")
+            entry = self._queue.pop()
+            if entry is None:
+                self._update_state()
+                deadline = self._queue.next_deadline()
+                with trio.move_on_at(deadline if deadline is not None else float("inf")):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            await self._play(entry)
+
+    async def _play(self, entry: Queued[Job]) -> None:
+        cmd = entry.item.cmd
+        gate = self._settings.gate(cmd.priority, cmd.volume)
+        if not gate.play:
+            self._finish(entry, "dropped", reason=gate.reason)
+            return
+        self._current = entry
+        self._stop_reason = None
+        self._update_state()
+        outcome: tuple[str, dict[str, Any]] = ("interrupted", {})
+        with trio.CancelScope() as scope:
+            self._current_scope = scope
+            try:
+                await self._speak(entry, gate.volume)
+                outcome = ("finished", {})
+            except SpeechFailed as exc:
+                outcome = ("failed", {"error": str(exc)})
+            except Exception as exc:  # a bug must cost one utterance, not the daemon
+                log.exception("error while speaking %s", entry.id)
+                outcome = ("failed", {"error": f"internal error ({type(exc).__name__})"})
+        self._current = None
+        self._current_scope = None
+        if self._halted:
+            return
+        reason = self._stopped_because()
+        if outcome[0] == "interrupted" and reason is not None:
+            outcome = ("dropped", {"reason": reason})
+        self._finish(entry, outcome[0], **outcome[1])
+
+    async def _speak(self, entry: Queued[Job], volume_cap: int | None) -> None:
+        cmd = entry.item.cmd
+        feed = entry.item.feed
+        stream = self._player.open_stream()
+        if cmd.at is not None:
+            # Rooms in sync: the first sample reaches the DAC at that wall-clock time.
+            stream.start_at(trio.current_time() + cmd.at / 1000 - self._wall_clock())
+        # The transforms, once per utterance: Cartesia, the cache key and a failover all
+        # see the same text. A streamed say is not transformed (see the README).
+        text = self._voicing.text(cmd.text) if cmd.text is not None else None
+        utt = Utterance(
+            text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
+        )
+        announcer = _StartAnnouncer(self, entry, utt)
+        volume = self._player.volume
+        wanted = cmd.volume if cmd.volume is not None else volume
+        if volume_cap is not None:
+            wanted = min(wanted, volume_cap)
+        if wanted != volume:
+            self._player.set_volume(wanted)
+        if cmd.text is not None:
+            self.last = cmd
+        failure: SpeechFailed | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(announcer.wait_and_announce)
+                try:
+                    await produce(self._sources, utt)
+                except SpeechFailed as exc:
+                    # Let the chime play out before the failure is reported (raised
+                    # below, outside the nursery, so it is not wrapped in a group).
+                    failure = exc
+                    stream.end()
+                metrics = await stream.wait_done()
+                announcer.announce()  # if the first sample and the end came in one step
+                _log_timing(entry, utt, metrics)
+                nursery.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
+        finally:
+            # Interrupted, failed or cancelled: fade out instead of clicking.
+            stream.interrupt()
+            if wanted != volume:
+                # The device volume now, which may have changed while this one played.
+                self._player.set_volume(self._settings.volume.value)
+            if feed is not None and feed.text.strip():
+                # Replay speaks what the stream said, as one plain say.
+                self.last = msgspec.structs.replace(cmd, text=feed.text.strip())
+
+    def _params(self, cmd: SayCommand) -> VoiceParams:
+        d = self._defaults
+        voice = self._settings.resolve_voice(cmd.voice)
+        return VoiceParams(
+            model=d.model,
+            voice=voice,
+            language=cmd.language or d.language,
+            sample_rate=d.sample_rate,
+            encoding=d.encoding,
+            speed=cmd.speed if cmd.speed is not None else d.speed,
+            emotion=cmd.emotion or d.emotion,
+            volume=cmd.loudness if cmd.loudness is not None else d.volume,
+            pronunciation_dict_id=cmd.pronunciation_dict_id or d.pronunciation_dict_id,
+            embedding=self._voicing.embedding(voice),
+        )
+
+    # --- events ------------------------------------------------------------------
+
+    def _finish(self, entry: Queued[Job], event: str, **detail: Any) -> None:
+        self.emit(entry.id, event, **detail)
+        self._handled[entry.id] = None
+        while len(self._handled) > _REMEMBER_IDS:
+            self._handled.popitem(last=False)
+        entry.item.ack()
+
+    def emit(self, id: str, event: str, **detail: Any) -> None:
+        ev = SpeakEvent(id, event, detail)
+        extra = "".join(f" {k}={v}" for k, v in detail.items())
+        log.info("event id=%s event=%s%s", id, event, extra)
+        try:
+            self._events.send_nowait(ev)
+        except trio.WouldBlock:
+            log.error("event channel full: %s for %s not published", event, id)
+
+    def _update_state(self) -> None:
+        self.state.set(SpeakerState(self._current is not None, len(self._queue)))
+
+
+def _log_timing(entry: Queued[Job], utt: Utterance, m: StreamMetrics) -> None:
+    if m.first_sample_time is None:
+        return
+    log.debug(
+        "timing id=%s source=%s latency %.1f ms, ttfb %s, underruns %d, failovers %d",
+        entry.id,
+        utt.source,
+        (m.first_sample_time - entry.item.arrived) * 1000,
+        _ttfb_ms(utt),
+        m.underruns,
+        utt.failovers,
+    )
+
+
+def _ttfb_ms(utt: Utterance) -> float | None:
+    # The cloud's time to first byte as herald saw it: the part of the latency
+    # that is Cartesia's (and the network's), not herald's.
+    if utt.requested_at is None or utt.first_cloud_audio_at is None:
+        return None
+    return round((utt.first_cloud_audio_at - utt.requested_at) * 1000, 1)
+
+
+class _StartAnnouncer:
+    """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
+
+    def __init__(self, speaker: Speaker, entry: Queued[Job], utt: Utterance) -> None:
+        self._speaker = speaker
+        self._entry = entry
+        self._utt = utt
+        self._done = False
+
+    async def wait_and_announce(self) -> None:
+        # At the first sample, once it is known what speaks the text (a chime may
+        # play first); `announce` after the end covers a say that never learns it.
+        await self._utt.stream.wait_started()
+        if self._utt.text is not None or self._utt.feed is not None:
+            await self._utt.source_known.wait()  # else it is only a clip
+        self.announce()
+
+    def announce(self) -> None:
+        first = self._utt.stream.first_sample_time
+        if self._done or first is None:
+            return
+        self._done = True
+        detail: dict[str, Any] = {
+            "source": self._utt.source or "clip",
+            "latency_ms": round((first - self._entry.item.arrived) * 1000, 1),
+        }
+        ttfb = _ttfb_ms(self._utt)
+        if ttfb is not None and self._utt.source == "cartesia":
+            detail["ttfb_ms"] = ttfb
+        self._speaker.emit(self._entry.id, "started", **detail)

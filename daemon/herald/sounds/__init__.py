@@ -1,0 +1,1 @@
+"""WAV files: the clips folder, the built-in chime, and writing WAV."""
