@@ -82,8 +82,12 @@ print("\n".join(c for c in pem.findall(open(sys.argv[1]).read()) if c not in gue
 PY
     if [ -s "$work/extra.pem" ] && grep -q BEGIN "$work/extra.pem"; then
         echo "INFO network: the VM is given $(grep -c BEGIN "$work/extra.pem") CA certificate(s) this host trusts"
+        # Appended to the bundle directly (update-ca-certificates takes minutes under
+        # TCG); the copy in /usr/local/share keeps them if a package rebuilds the bundle.
+        # pip is pointed at the bundle, as a pip upgraded from PyPI has its own CA list.
         vm_scp_to "$work/extra.pem" /usr/local/share/ca-certificates/host-extra.crt
-        vm_ssh 'update-ca-certificates >/dev/null 2>&1; printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" >/etc/pip.conf'
+        vm_ssh 'cat /usr/local/share/ca-certificates/host-extra.crt >>/etc/ssl/certs/ca-certificates.crt
+                printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" >/etc/pip.conf'
     fi
 }
 

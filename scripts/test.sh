@@ -68,17 +68,17 @@ PY
 # (Debian 12), 2026.2.3 the last on 3.13 (Debian 13; 2026.3 needs 3.14), and every pin of
 # 2026.2.3 has a cp313 wheel (2024.3.3's orjson 3.9.15 has none and wants Rust). Only
 # what the validator imports goes in: homeassistant with --no-deps, then its pinned
-# requirements except hass-nabucasa and home-assistant-bluetooth (the cloud and
-# Bluetooth stacks: boto3, bleak, dbus-fast, ...), which the MQTT schemas, the
-# template engine and HomeAssistant() never import. That takes ~30 s from an empty pip
-# cache instead of ~4 min for the full install. Rebuilt only when the recipe or the
+# requirements except the Bluetooth stack (home-assistant-bluetooth: bleak, dbus-fast,
+# ...) and, for 2024.3.3, the cloud (hass-nabucasa), which the MQTT schemas, the template
+# engine and HomeAssistant() never import. That takes ~30 s from an empty pip cache
+# instead of ~4 min for the full install. Rebuilt only when the recipe or the
 # Python changes (a stamp file records both).
+# 2024.3.3's MQTT code never imports hass-nabucasa; 2026.2.3's does (through http).
 case "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" in
-    3.11) HA_VERSION="2024.3.3" ;;
-    3.12) HA_VERSION="2025.1.4" ;;  # the last on 3.12
-    *) HA_VERSION="2026.2.3" ;;
+    3.11) HA_VERSION="2024.3.3"; HA_SKIP=(hass-nabucasa home-assistant-bluetooth) ;;
+    3.12) HA_VERSION="2025.1.4"; HA_SKIP=(home-assistant-bluetooth) ;;  # the last on 3.12
+    *) HA_VERSION="2026.2.3"; HA_SKIP=(home-assistant-bluetooth) ;;
 esac
-HA_SKIP=(hass-nabucasa home-assistant-bluetooth)
 HA_VENV="${HERALD_HA_VENV:-.ha-venv}"
 ha_recipe="homeassistant==$HA_VERSION without ${HA_SKIP[*]} on $(python3 --version 2>&1)"
 build_ha_venv() {

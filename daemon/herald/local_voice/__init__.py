@@ -12,3 +12,6 @@ from herald.local_voice.piper import (
 from herald.local_voice.piper import (
     bundled_model_path as bundled_model_path,
 )
+from herald.local_voice.piper import (
+    unavailable_reason as unavailable_reason,
+)
