@@ -36,9 +36,11 @@ ARCH="${HERALD_ARCH:-}"
 # mosquitto-clients gives the mosquitto_pub/_sub the README uses.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev libasound2-dev alsa-utils
               mosquitto-clients)
-# armhf: PyPI has no armv7l wheels for msgspec or soxr, so pip builds them: soxr with
-# CMake and a C++ compiler (scikit-build-core), msgspec with gcc.
-APT_PACKAGES_ARMHF=(g++ cmake ninja-build)
+# armhf: PyPI has no armv7l wheels for msgspec, soxr or numpy (soxr's), so pip builds
+# them: soxr with CMake and a C++ compiler (scikit-build-core), msgspec with gcc. numpy
+# would take an hour or more to compile on a Pi Zero 2 W, so it comes from Debian
+# (python3-numpy) and the venv sees the system's packages there (--system-site-packages).
+APT_PACKAGES_ARMHF=(g++ cmake ninja-build python3-numpy)
 MOSQUITTO_SNIPPET=/etc/mosquitto/conf.d/herald.conf
 MARKER="# Placed by herald's install.sh"
 CREDENTIALS=(cartesia_api_key mqtt_password)
@@ -297,8 +299,10 @@ build_venv() {
     else
         echo "note: no local voice on 32-bit $ARCH (onnxruntime, under Piper, has no wheel for it): offline, herald speaks cached clips, else a chime"
     fi
+    local venv_flags=()
+    [ "$ARCH" != armhf ] || venv_flags=(--system-site-packages)
     if [ -n "$ROOT" ] && [ "$WITH_VENV" -eq 0 ]; then
-        echo "would run: python3 -m venv $VENV && $VENV/bin/pip install $SRC$extras"
+        echo "would run: python3 -m venv ${venv_flags[*]}${venv_flags[*]:+ }$VENV && $VENV/bin/pip install $SRC$extras"
         return 0
     fi
     stamp="$(source_stamp "$extras")"
@@ -307,7 +311,7 @@ build_venv() {
     fi
     say "venv $VENV with herald$extras from $SRC (a few minutes)"
     mkdir -p "$OPT"
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "${venv_flags[@]}" "$VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$SRC$extras"
     echo "$stamp" >"$SOURCE_STAMP"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the single-quoted scripts expand in their own shell
 # Run a command in a Debian chroot made with debootstrap (cached), with this checkout
 # copied to /src. scripts/test.sh uses it to run the suite on the other Debian release
 # (trixie: Python 3.13); it also proves the armhf builds under qemu-user.

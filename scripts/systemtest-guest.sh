@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317,SC2012,SC2001,SC2018,SC2019  # helpers run via bash -c; ASCII host names
 # The system test's checks, run as root inside the VM by scripts/systemtest.sh (not by
 # hand). Each check prints one line, "PASS name: detail" or "FAIL name: detail".
 #
@@ -330,6 +331,7 @@ phase_uninstall() {
         -o -path /var/lib/dpkg \) -prune -o -print | sort >/root/fs-after.txt
     # New paths that no package owns: all that herald's install may leave behind.
     comm -13 /root/fs-before.txt /root/fs-after.txt >/root/fs-new.txt
+    # shellcheck disable=SC2046  # one argument per package
     dpkg-query -L $(dpkg-query -W -f '${Package}\n') 2>/dev/null | sort -u >/root/fs-packaged.txt
     comm -23 /root/fs-new.txt /root/fs-packaged.txt \
         | grep -v -E '^/var/lib/(mosquitto|systemd|private)|^/etc/(ld.so.cache|mosquitto|ssl/certs|alternatives)|/__pycache__|\.pyc$|^/usr/lib/python3[^/]*/|^/var/cache/(debconf|ldconfig|man)|^/var/lib/(ucf|python|sgml-base|xml-core)|^/usr/share/(man|info|mime|doc)|^/etc/systemd/system/.*\.wants/mosquitto' \

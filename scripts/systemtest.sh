@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The system test: herald installed by the README's command on a fresh Debian 13 VM
-# (debootstrap + qemu; systemd 257 as PID 1; snd-aloop as the sound card) and checked
+# The system test: herald installed by the README's command on a fresh Debian 13 VM (or
+# 12: --suite bookworm) (debootstrap + qemu; systemd 257 / 252 as PID 1; snd-aloop as the
+# sound card) and checked
 # under real systemd, one line per check. Needs root (debootstrap, qemu) and the network
 # (Debian's mirror and PyPI, from inside the VM).
 #
-#   sudo scripts/systemtest.sh
+#   sudo scripts/systemtest.sh [--suite trixie|bookworm]
 #
 # Phases (scripts/systemtest-guest.sh does the checks inside the VM):
 #   1. the image (scripts/vm/image.sh; cached by its recipe, so only the first run pays)
@@ -23,7 +24,7 @@
 #      disk at this point is kept as the VM for scripts/vm/run.sh
 #   6. --uninstall, then --uninstall --purge, and what is left on the file system
 # Prints PASS/FAIL lines, INFO lines and TIME lines (seconds per phase); exits 1 if any
-# check failed. The whole log is also written to $HERALD_VM_CACHE/systemtest.log.
+# check failed. The whole log is also written to $HERALD_VM_CACHE/systemtest-SUITE.log.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,16 +33,18 @@ REPO="$(cd "$HERE/.." && pwd)"
 . "$HERE/vm/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "systemtest.sh: needs root (sudo scripts/systemtest.sh)" >&2; exit 1; }
 
+SUITE=trixie
+if [ "${1:-}" = --suite ]; then SUITE="${2:?--suite trixie|bookworm}"; shift 2; fi
 CACHE="${HERALD_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/herald-vm}"
 mkdir -p "$CACHE"
-LOG="$CACHE/systemtest.log"
+LOG="$CACHE/systemtest-$SUITE.log"
 exec > >(tee "$LOG") 2>&1
 total=$SECONDS
 FAILED=0
 
 phase() { echo "==> $*"; }
 t0=$SECONDS
-IMAGE="$(bash "$HERE/vm/image.sh")"
+IMAGE="$(bash "$HERE/vm/image.sh" "$SUITE")"
 echo "TIME image: $((SECONDS - t0)) s ($IMAGE)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/herald-systemtest.XXXXXX")"

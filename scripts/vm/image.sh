@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Build (once) the system test's VM image: a fresh Debian 13 (trixie) amd64 made with
+# Build (once) the system test's VM image: a fresh Debian 13 (trixie, the default) or 12
+# (bookworm) amd64 made with
 # debootstrap, booted by qemu with its own kernel and initrd, systemd as PID 1, snd-aloop
 # loaded at boot, reachable over ssh through qemu's user-mode network. Nothing of herald
 # is in it: the system test clones the repo inside the VM and installs from there.
 #
-#   scripts/vm/image.sh        print the image directory, building it if needed (root)
+#   scripts/vm/image.sh [trixie|bookworm]   print the image directory, building it if
+#                                           needed (root)
 #
 # The image is cached in $HERALD_VM_CACHE (default ~/.cache/herald-vm), in a directory
-# named by a hash of this script (its package list and every setup step are in it), so
+# named by the suite and a hash of this script (its package list and every setup step), so
 # a changed recipe builds a new image and an unchanged one is reused. Each boot runs on
 # a throwaway qcow2 overlay; the cached image itself is never written after the build.
 set -euo pipefail
 
-SUITE=trixie
+SUITE="${1:-trixie}"
+case "$SUITE" in
+    trixie | bookworm) ;;
+    *) echo "image.sh: SUITE is trixie or bookworm, not $SUITE" >&2; exit 2 ;;
+esac
 MIRROR="${HERALD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# A Debian 13 server as a user would have it before following herald's README: the
+# A Debian server as a user would have it before following herald's README: the
 # kernel, systemd, ssh (how we get in), sudo and git (to clone the repo). Nothing that
 # install.sh is meant to install (python3-venv, alsa-utils, mosquitto, ...).
 PACKAGES=linux-image-amd64,systemd-sysv,dbus,udev,kmod,openssh-server,sudo,git,ca-certificates,iproute2,procps
@@ -43,7 +49,7 @@ if ((${#need[@]})); then
 fi
 
 mkdir -p "$CACHE"
-WORK="$CACHE/.build-$RECIPE"
+WORK="$CACHE/.build-$SUITE-$RECIPE"
 rm -rf "$WORK" "$OUT"
 mkdir -p "$WORK"
 ROOTFS="$WORK/rootfs"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2016,SC2034  # single-quoted scripts run in their own shell; variables are for the sourcing script
 # Boot the system test's VM (scripts/vm/image.sh) and talk to it over ssh. Sourced by
 # scripts/vm/run.sh and scripts/systemtest.sh.
 #

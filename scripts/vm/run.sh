@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # cleanup runs from the EXIT trap
 # Run a command inside the system test's VM (Debian 13, systemd PID 1, snd-aloop, see
 # scripts/vm/image.sh), with this work tree cloned to /root/herald, and print its output.
 #
-#   sudo scripts/vm/run.sh [--base] [--keep] [--] CMD...
+#   sudo scripts/vm/run.sh [--suite trixie|bookworm] [--base] [--keep] [--] CMD...
 #
 # By default the VM is the state the last passing `scripts/systemtest.sh` left after
 # installing herald (README's install command, config pointed at the Cartesia emulator
@@ -21,8 +22,10 @@ REPO="$(cd "$HERE/../.." && pwd)"
 
 BASE=0
 KEEP=0
+SUITE=trixie
 while [ $# -gt 0 ]; do
     case "$1" in
+        --suite) SUITE="$2"; shift ;;
         --base) BASE=1 ;;
         --keep) KEEP=1 ;;
         --) shift; break ;;
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "usage: scripts/vm/run.sh [--base] [--keep] CMD..." >&2; exit 2; }
 
-IMAGE="$(bash "$HERE/image.sh")"
+IMAGE="$(bash "$HERE/image.sh" "$SUITE")"
 backing="$IMAGE/root.img"
 backing_fmt=raw
 if [ "$BASE" -eq 0 ] && [ -f "$IMAGE/installed.qcow2" ]; then
