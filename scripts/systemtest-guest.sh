@@ -94,6 +94,8 @@ phase_install() {
         pass install "README's 'sudo ./install.sh --api-key-file ~/cartesia-key.txt' in $((SECONDS - start)) s"
     else
         fail install "install.sh failed: $(tail -3 /root/install.log | tr '\n' ' ')"
+        systemctl status herald --no-pager -n 0 2>&1 | sed 's/^/INFO status: /'
+        journalctl -u herald -b --no-pager -n 60 2>&1 | sed 's/^/INFO journal: /'
         exit 1
     fi
     grep -E '^note:|local voice' /root/install.log | sed 's/^/INFO install says: /'
