@@ -4,7 +4,10 @@
 # copied to /src. scripts/test.sh uses it to run the suite on the other Debian release
 # (trixie: Python 3.13); it also proves the armhf builds under qemu-user.
 #
-#   scripts/chroot.sh [--arch ARCH] SUITE CMD...     (root; SUITE: bookworm or trixie)
+#   scripts/chroot.sh [--arch ARCH] [--bare] SUITE CMD...   (root; SUITE: bookworm or trixie)
+#
+# --bare: a chroot with nothing but debootstrap's minbase, ca-certificates and git (to
+# run install.sh in, which must then install all it needs itself).
 #
 # ARCH defaults to the host's (dpkg --print-architecture). A foreign ARCH (armhf, arm64)
 # runs under qemu-user-static through binfmt_misc, which this script registers (mounting
@@ -16,7 +19,14 @@
 set -euo pipefail
 
 ARCH=""
-if [ "${1:-}" = --arch ]; then ARCH="$2"; shift 2; fi
+BARE=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --arch) ARCH="$2"; shift 2 ;;
+        --bare) BARE=1; shift ;;
+        *) break ;;
+    esac
+done
 SUITE="${1:?usage: scripts/chroot.sh [--arch ARCH] SUITE CMD...}"
 shift
 [ $# -gt 0 ] || { echo "chroot.sh: no command" >&2; exit 2; }
@@ -32,12 +42,13 @@ MIRROR="${HERALD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PACKAGES=python3,python3-venv,python3-dev,python3-pip,gcc,g++,make,cmake,ninja-build,pkg-config
 PACKAGES+=,libasound2-dev,alsa-utils,mosquitto,mosquitto-clients,shellcheck,systemd,openssl
 PACKAGES+=,git,ca-certificates,procps,iproute2
+[ "$BARE" -eq 0 ] || PACKAGES=ca-certificates,git
 
 CACHE="${HERALD_CHROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/herald-chroot}"
 # Bump when the way the chroot is made changes (the package list is hashed anyway).
 BUILD_STEPS="debootstrap --variant=minbase v1"
 RECIPE="$(echo "$SUITE $ARCH $PACKAGES $BUILD_STEPS" | sha256sum | cut -c1-12)"
-DIR="$CACHE/$SUITE-$ARCH-$RECIPE"
+DIR="$CACHE/$SUITE-$ARCH$([ "$BARE" -eq 0 ] || echo -bare)-$RECIPE"
 
 install_tools() {
     local need=() tool

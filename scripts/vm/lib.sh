@@ -24,7 +24,9 @@ vm_start() {
     VM_PORT="$(vm_free_port)"
     VM_LOG="${disk%.*}.console.log"
     : >"$VM_LOG"
-    local cpu=()
+    # TCG's default CPU (qemu64) lacks AVX and more: onnxruntime (Piper) dies with
+    # SIGILL there. "max" is every feature TCG emulates (AVX2 since QEMU 7.2).
+    local cpu=(-cpu max)
     [ "$accel" = kvm ] && cpu=(-cpu host)
     qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$VM_MEM" -smp "$VM_CPUS" \
         -nographic -no-reboot -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \

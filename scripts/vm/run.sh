@@ -22,11 +22,13 @@ REPO="$(cd "$HERE/../.." && pwd)"
 
 BASE=0
 KEEP=0
+DISK=""
 SUITE=trixie
 while [ $# -gt 0 ]; do
     case "$1" in
         --suite) SUITE="$2"; shift ;;
         --base) BASE=1 ;;
+        --disk) DISK="$2"; shift ;;  # boot this qcow2 itself (debugging a kept disk)
         --keep) KEEP=1 ;;
         --) shift; break ;;
         -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
@@ -45,7 +47,12 @@ if [ "$BASE" -eq 0 ] && [ -f "$IMAGE/installed.qcow2" ]; then
 fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/herald-vm.XXXXXX")"
 disk="$work/disk.qcow2"
-qemu-img create -q -f qcow2 -b "$backing" -F "$backing_fmt" "$disk"
+if [ -n "$DISK" ]; then
+    disk="$DISK"
+    KEEP=1
+else
+    qemu-img create -q -f qcow2 -b "$backing" -F "$backing_fmt" "$disk"
+fi
 cleanup() {
     vm_poweroff
     if [ "$KEEP" -eq 1 ]; then echo "kept the VM's disk: $disk" >&2; else rm -rf "$work"; fi
