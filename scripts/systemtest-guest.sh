@@ -45,12 +45,18 @@ event_seen() {  # event_seen ID EVENT
 say() {  # say ID TEXT
     mosquitto_pub -q 1 -t "herald/$DEVICE/say" -m "{\"id\": \"$1\", \"text\": \"$2\"}"
 }
+SUB_PID=""
+# Every event and state message into $EVENTS. Detached from ssh's stdin/stderr (else
+# the session would wait for it), and ended when the phase ends.
 watch_events() {
-    pkill -x mosquitto_sub 2>/dev/null
+    [ -z "$SUB_PID" ] || kill "$SUB_PID" 2>/dev/null
     : >"$EVENTS"
-    mosquitto_sub -v -t "herald/$DEVICE/event" -t "herald/$DEVICE/state" >>"$EVENTS" &
+    mosquitto_sub -v -t "herald/$DEVICE/event" -t "herald/$DEVICE/state" \
+        >>"$EVENTS" 2>/dev/null </dev/null &
+    SUB_PID=$!
     sleep 1
 }
+trap '[ -z "$SUB_PID" ] || kill "$SUB_PID" 2>/dev/null' EXIT
 journal_since() { journalctl -u herald --since "@$1" --no-pager -o cat; }
 
 # The config the checks use: the README's one, pointed at the emulator in this VM and at
@@ -119,7 +125,8 @@ phase_install() {
 check_capture() {
     local text="The doorbell rang twice. Someone is at the front door."
     rm -f /root/capture.raw
-    arecord -q -D hw:Loopback,1,0 -f S16_LE -r 24000 -c 1 -t raw /root/capture.raw &
+    arecord -q -D hw:Loopback,1,0 -f S16_LE -r 24000 -c 1 -t raw /root/capture.raw \
+        </dev/null 2>/dev/null &
     local rec=$!
     sleep 1
     say cap1 "$text"
