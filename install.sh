@@ -318,8 +318,23 @@ build_venv() {
     HERALD_CHANGED=1
 }
 
+# /usr/local/bin/herald: the venv's herald, given the service's credentials when the
+# caller can read them (root, as with `sudo herald doctor`), the way systemd's
+# LoadCredential hands them to the unit; so doctor, say and voices use the same key.
 link_command() {
-    place_link /opt/herald/venv/bin/herald "$BIN_LINK"
+    local tmp
+    tmp="$(mktemp)"
+    cat >"$tmp" <<EOF
+#!/bin/sh
+$MARKER: the herald command (sudo ./install.sh --uninstall removes it).
+if [ -z "\${CREDENTIALS_DIRECTORY:-}" ] && [ -r /etc/herald/credentials ] && [ -x /etc/herald/credentials ]; then
+    CREDENTIALS_DIRECTORY=/etc/herald/credentials
+    export CREDENTIALS_DIRECTORY
+fi
+exec /opt/herald/venv/bin/herald "\$@"
+EOF
+    place_file "$tmp" "$BIN_LINK" 0755
+    rm -f "$tmp"
 }
 
 # Set KEY = "VALUE" (a string) in [SECTION] of FILE.
@@ -521,7 +536,7 @@ do_uninstall() {
                  "delete the device in Home Assistant by hand" >&2
         fi
     fi
-    if [ -L "$BIN_LINK" ] && [ "$(readlink "$BIN_LINK")" = /opt/herald/venv/bin/herald ]; then
+    if [ -f "$BIN_LINK" ] && grep -qF "$MARKER" "$BIN_LINK"; then
         remove "$BIN_LINK"
     fi
     local name created_credstore=0

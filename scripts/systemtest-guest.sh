@@ -230,7 +230,7 @@ phase_checks() {
     systemctl restart herald 2>/dev/null
     sleep 25
     local status_line
-    status_line="$(systemctl status herald --no-pager -n 5 2>&1 | grep -m1 'herald: ' | sed 's/^.*herald\[[0-9]*\]: //')"
+    status_line="$(systemctl status herald --no-pager -n 20 2>&1 | grep 'herald\[[0-9]*\]: herald: ' | tail -1 | sed 's/^.*herald\[[0-9]*\]: //')"
     check bad-config-start "bad config at start: '$status_line'; $(prop herald ActiveState) ($(prop herald Result)), restarts since: $(($(prop herald NRestarts) - restarts))" \
         test "$(prop herald ActiveState)" = failed -a "$(prop herald NRestarts)" = "$restarts" -a -n "$status_line"
     cp /root/herald-config.toml /etc/herald/config.toml
@@ -265,7 +265,9 @@ phase_checks() {
 }
 
 piper_rtf() {
-    local script=/root/piper_rtf.py
+    # Where both the herald user and the sandbox (ProtectHome, PrivateTmp) can read it.
+    local script=/srv/herald-rtf/piper_rtf.py
+    mkdir -p /srv/herald-rtf
     # The bundled voice's paths, however the package names them.
     cat >"$script" <<'PY'
 import time
@@ -294,7 +296,6 @@ PY
             -e 's|^StateDirectory=.*|StateDirectory=herald-rtf|' \
             -e 's|^CacheDirectory=.*|CacheDirectory=herald-rtf|' \
             -e "$1" /etc/systemd/system/herald.service >"$unit"
-        echo "BindReadOnlyPaths=$script" >>"$unit"
         systemctl daemon-reload
         systemctl start herald-rtf.service
         journalctl -u herald-rtf --no-pager -o cat -n 20 | grep -E 'rtf=|cpuinfo|Unknown CPU' | tail -3 | tr '\n' ' '
@@ -303,6 +304,7 @@ PY
     journalctl --rotate >/dev/null 2>&1
     inside_all="$(make_rtf_unit 's/^ProcSubset=pid/ProcSubset=all/')"
     rm -f "$unit"
+    rm -rf /srv/herald-rtf /var/lib/herald-rtf /var/cache/herald-rtf
     systemctl daemon-reload
     echo "INFO piper-rtf: outside the sandbox: $outside"
     echo "INFO piper-rtf: in herald's sandbox (ProcSubset=pid): $inside"

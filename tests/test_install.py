@@ -126,7 +126,9 @@ def test_install_places_files(tmp_path: Path, key_file: Path) -> None:
         "max_queued_bytes 40960000",
     ):
         assert line in snippet
-    assert os.readlink(root / "usr/local/bin/herald") == "/opt/herald/venv/bin/herald"
+    command = root / "usr/local/bin/herald"
+    assert mode(command) == 0o755
+    assert "exec /opt/herald/venv/bin/herald" in command.read_text()
     # Staged: the system changes are listed, not made.
     apt = apt_packages(result.stdout)
     assert {"mosquitto", "mosquitto-clients", "python3-venv", "libasound2-dev"} <= apt
@@ -391,3 +393,44 @@ def test_uninstall_keeps_a_credstore_it_did_not_make(tmp_path: Path) -> None:
     assert list((root / "etc/credstore").iterdir()) == []
     assert not (root / "usr/local/bin/herald").exists()
     assert not (root / "opt/herald").exists()
+
+
+def test_herald_command_gets_the_services_credentials(tmp_path: Path, key_file: Path) -> None:
+    """/usr/local/bin/herald hands the venv's herald the credentials directory the unit
+    gets, when the caller can read it (root), and nothing otherwise."""
+    root = tmp_path / "root"
+    assert run_install("--root", str(root), "--api-key-file", str(key_file)).returncode == 0
+    fake = root / "opt/herald/venv/bin/herald"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "CREDENTIALS_DIRECTORY=${CREDENTIALS_DIRECTORY:-unset} $*"\n')
+    fake.chmod(0o755)
+    # The script as placed, its two absolute paths pointed into the staged root.
+    script = (root / "usr/local/bin/herald").read_text()
+    staged = tmp_path / "herald"
+    staged.write_text(
+        script.replace("/etc/herald", f"{root}/etc/herald").replace(
+            "/opt/herald", f"{root}/opt/herald"
+        )
+    )
+
+    def herald(env: dict[str, str]) -> str:
+        return subprocess.run(
+            ["sh", str(staged), "doctor", "--config", "x y"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+
+    base = {"PATH": os.environ["PATH"]}
+    assert (
+        herald(base) == f"CREDENTIALS_DIRECTORY={root}/etc/herald/credentials doctor --config x y"
+    )
+    assert herald({**base, "CREDENTIALS_DIRECTORY": "/run/x"}) == (
+        "CREDENTIALS_DIRECTORY=/run/x doctor --config x y"
+    )
+    # No credentials directory it can use (for a user: not readable; here: absent).
+    (root / "etc/herald/credentials/cartesia_api_key").unlink()
+    (root / "etc/herald/credentials").rmdir()
+    assert herald(base) == "CREDENTIALS_DIRECTORY=unset doctor --config x y"
