@@ -344,13 +344,25 @@ phase_uninstall() {
     comm -13 /root/fs-before.txt /root/fs-after.txt >/root/fs-new.txt
     # shellcheck disable=SC2046  # one argument per package
     dpkg-query -L $(dpkg-query -W -f '${Package}\n') 2>/dev/null | sort -u >/root/fs-packaged.txt
+    # What the apt packages' own maintainer scripts make (rc.d links, alternatives,
+    # Python's site dirs, ...) is theirs, not install.sh's.
     comm -23 /root/fs-new.txt /root/fs-packaged.txt \
-        | grep -v -E '^/var/lib/(mosquitto|systemd|private)|^/etc/(ld.so.cache|mosquitto|ssl/certs|alternatives)|/__pycache__|\.pyc$|^/usr/lib/python3[^/]*/|^/var/cache/(debconf|ldconfig|man)|^/var/lib/(ucf|python|sgml-base|xml-core)|^/usr/share/(man|info|mime|doc)|^/etc/systemd/system/.*\.wants/mosquitto' \
+        | grep -v -E '/__pycache__|\.pyc$' \
+        | grep -v -E '^/etc/(rc[0-6S]\.d/|alternatives(/|$)|python3|ld\.so\.cache|ssl/certs/|mosquitto/|systemd/system/[^/]*\.wants/mosquitto)' \
+        | grep -v -E '^/usr/bin/(c89|c99|cc|c\+\+|cpp|g\+\+|gcc|python3?)$|^/usr/lib/cpp$' \
+        | grep -v -E '^/usr/local/(lib/python3[^/]*|share/ca-certificates)(/|$)|^/usr/local/lib$' \
+        | grep -v -E '^/var/(lib/(mosquitto|systemd|private|ucf|python|sgml-base|xml-core|polkit-1)|cache/(debconf|ldconfig|man|private))(/|$)' \
+        | grep -v -E '^/usr/share/(man|info|mime|doc)(/|$)' \
         >/root/fs-left.txt
+    sed 's/^/INFO left after purge, from no package: /' /root/fs-left.txt
+    # And nothing named for herald anywhere (the clone in /root and the logs aside).
+    find / -xdev \( -path /proc -o -path /sys -o -path /root -o -path /var/log -o -path /tmp \) -prune \
+        -o -iname '*herald*' -print >/root/fs-herald.txt
+    sed 's/^/INFO left after purge, named herald: /' /root/fs-herald.txt
     local left
-    left="$(tr '\n' ' ' </root/fs-left.txt | head -c 400)"
-    check purge "--uninstall --purge: /etc/herald $( [ -e /etc/herald ] && echo kept || echo removed), /etc/credstore $( [ -d /etc/credstore ] && echo kept "($(dpkg-query -S /etc/credstore 2>/dev/null | cut -d: -f1))" || echo absent); not from a package and left: ${left:-nothing}" \
-        bash -c "[ ! -e /etc/herald ] && [ ! -e /opt/herald ] && [ ! -e /var/lib/herald ] && [ ! -e /var/cache/herald ] && [ ! -s /root/fs-left.txt ] && { ! dpkg-query -S /etc/credstore >/dev/null 2>&1 || [ -d /etc/credstore ]; }"
+    left="$(cat /root/fs-left.txt /root/fs-herald.txt | tr '\n' ' ' | head -c 400)"
+    check purge "--uninstall --purge: /etc/herald $( [ -e /etc/herald ] && echo kept || echo removed), /etc/credstore $( [ -d /etc/credstore ] && echo kept "($(dpkg-query -S /etc/credstore 2>/dev/null | cut -d: -f1))" || echo absent); left that no package made: ${left:-nothing}" \
+        bash -c "[ ! -e /etc/herald ] && [ ! -e /opt/herald ] && [ ! -e /var/lib/herald ] && [ ! -e /var/cache/herald ] && [ ! -s /root/fs-left.txt ] && [ ! -s /root/fs-herald.txt ] && { ! dpkg-query -S /etc/credstore >/dev/null 2>&1 || [ -d /etc/credstore ]; }"
     exit "$FAILS"
 }
 
