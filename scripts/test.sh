@@ -6,18 +6,24 @@
 # release, in a debootstrap chroot (scripts/chroot.sh; cached): on a Debian 12 host
 # (Python 3.11) the suite also runs on Debian 13 trixie (Python 3.13), and the reverse.
 #
-#   bash scripts/test.sh [--here] [PYTEST ARGS...]
+#   bash scripts/test.sh [--here] [--system] [PYTEST ARGS...]
 #
 # --here: only on this machine (quicker, while developing). Without it the chroot needs
-# root (sudo is used if needed).
+# root (sudo is used if needed). --system: then also the system test
+# (scripts/systemtest.sh: install.sh on a Debian 13 VM under real systemd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HERE_ONLY=0
-if [ "${1:-}" = --here ]; then
-    HERE_ONLY=1
+SYSTEM=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --here) HERE_ONLY=1 ;;
+        --system) SYSTEM=1 ;;
+        *) break ;;
+    esac
     shift
-fi
+done
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libasound2-dev alsa-utils
               mosquitto mosquitto-clients shellcheck systemd openssl)
@@ -131,3 +137,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO bash scripts/chroot.sh "$other" env HERALD_VENV=/root/venv HERALD_HA_VENV=/root/ha-venv \
     bash scripts/test.sh --here "$@"
+
+((SYSTEM == 1)) || exit 0
+echo "==> the system test (scripts/systemtest.sh)"
+$SUDO bash scripts/systemtest.sh
