@@ -292,17 +292,20 @@ PY
     outside="$(runuser -u herald -- /opt/herald/venv/bin/python "$script" 2>&1 | tail -1)"
     make_rtf_unit() {  # the herald unit's sandbox around the RTF script
         sed -e 's/^Type=notify/Type=oneshot/' -e '/^NotifyAccess=/d' -e '/^WatchdogSec=/d' \
+            -e 's/^TimeoutStartSec=.*/TimeoutStartSec=infinity/' \
             -e '/^Restart/d' -e '/^ExecStartPre=/d' -e '/^ExecReload=/d' \
             -e "s|^ExecStart=.*|ExecStart=/opt/herald/venv/bin/python $script|" \
             -e 's|^StateDirectory=.*|StateDirectory=herald-rtf|' \
             -e 's|^CacheDirectory=.*|CacheDirectory=herald-rtf|' \
             -e "$1" /etc/systemd/system/herald.service >"$unit"
         systemctl daemon-reload
+        local since
+        since="$(date +%s)"
         systemctl start herald-rtf.service
-        journalctl -u herald-rtf --no-pager -o cat -n 20 | grep -E 'rtf=|cpuinfo|Unknown CPU' | tail -3 | tr '\n' ' '
+        journalctl -u herald-rtf --since "@$since" --no-pager -o cat \
+            | grep -E 'rtf=|cpuinfo|Unknown CPU' | cut -c1-120 | tr '\n' ' '
     }
     inside="$(make_rtf_unit 's/^ProcSubset=pid/ProcSubset=pid/')"
-    journalctl --rotate >/dev/null 2>&1
     inside_all="$(make_rtf_unit 's/^ProcSubset=pid/ProcSubset=all/')"
     rm -f "$unit"
     rm -rf /srv/herald-rtf /var/lib/herald-rtf /var/cache/herald-rtf
