@@ -357,12 +357,12 @@ phase_uninstall() {
         | grep -v -E '^/usr/bin/(c89|c99|cc|c\+\+|cpp|g\+\+|gcc|python3?)$|^/usr/lib/cpp$' \
         | grep -v -E '^/usr/local/(lib/python3[^/]*|share/ca-certificates)(/|$)|^/usr/local/lib$' \
         | grep -v -E '^/var/(lib/(mosquitto|systemd|private|ucf|python|sgml-base|xml-core|polkit-1)|cache/(debconf|ldconfig|man|private))(/|$)' \
-        | grep -v -E '^/usr/share/(man|info|mime|doc)(/|$)' \
+        | grep -v -E '^/usr/share/(man|info|mime|doc)(/|$)|^/var/tmp/systemd-private-' \
         >/root/fs-left.txt
     sed 's/^/INFO left after purge, from no package: /' /root/fs-left.txt
     # And nothing named for herald anywhere (the clone in /root and the logs aside).
     find / -xdev \( -path /proc -o -path /sys -o -path /root -o -path /var/log -o -path /tmp \) -prune \
-        -o -iname '*herald*' -print >/root/fs-herald.txt
+        -o -iname '*herald*' -print | sort | comm -23 - /root/fs-before.txt >/root/fs-herald.txt
     sed 's/^/INFO left after purge, named herald: /' /root/fs-herald.txt
     local left
     left="$(cat /root/fs-left.txt /root/fs-herald.txt | tr '\n' ' ' | head -c 400)"
