@@ -3,7 +3,7 @@
 # The system test's checks, run as root inside the VM by scripts/systemtest.sh (not by
 # hand). Each check prints one line, "PASS name: detail" or "FAIL name: detail".
 #
-#   systemtest-guest.sh install | checks | after-reboot | uninstall
+#   systemtest-guest.sh install | checks | after-reboot | uninstall | rtf
 set -uo pipefail
 
 PHASE="${1:?phase}"
@@ -376,5 +376,6 @@ case "$PHASE" in
     checks) phase_checks ;;
     after-reboot) phase_after_reboot ;;
     uninstall) phase_uninstall ;;
+    rtf) piper_rtf; exit "$FAILS" ;;  # alone, in the installed VM: scripts/vm/run.sh
     *) echo "unknown phase $PHASE" >&2; exit 2 ;;
 esac
