@@ -502,3 +502,17 @@ async def wait_cloud_online(h: Any, timeout: float = 60) -> None:
     except trio.TooSlowError:
         log = h.logs()[-3000:]
         raise RuntimeError(f"herald {h.device} did not come online:\n{log}") from None
+
+
+# --- the audio fill before issue 17, for side-by-side runs -------------------------
+
+# herald.audio.PlayerTuning fields giving the fill of herald before issue 17: a 120 ms
+# ring in 20 ms periods, always full, the 50 ms tick, no lead-in (bench/sim_daemon.py
+# --fill today, bench/jitter.py, bench/sink_cpu.py).
+TODAYS_FILL: dict[str, float | int] = {
+    "period_s": 0.020,
+    "periods": 6,
+    "start_fill_s": 0.120,
+    "idle_margin_s": 0.070,
+    "lead_in_s": 0.0,
+}

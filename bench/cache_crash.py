@@ -32,7 +32,7 @@ from pathlib import Path
 from benchlib import Results, machine
 from cache_writer import PARAMS, expected_pcm, write_forever
 from herald.cache import ClipCache, clip_key
-from herald.cache.store import CLIP_SUFFIX, TEMP_PREFIX
+from herald.cache.files import CLIP_SUFFIX, TEMP_PREFIX
 
 WRITER = Path(__file__).with_name("cache_writer.py")
 

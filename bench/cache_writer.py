@@ -26,7 +26,7 @@ from typing import NoReturn
 
 from herald.cache import ClipCache, ClipMeta, clip_key
 from herald.cache.format import encode
-from herald.cartesia.protocol import VoiceParams
+from herald.voice import VoiceParams
 
 PARAMS = VoiceParams(model="sonic-3", voice="bench", language="en", sample_rate=24000)
 PHRASES = 48

@@ -32,6 +32,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -50,12 +51,14 @@ from benchlib import (
 from cartesia_emulator import Emulator
 from daemon_harness import KEY, Herald, Observer, publish
 from mosquitto import Mosquitto
+from sim_daemon import sim_herald
 
 GOAL_RSS_MB = 45.0
 GOAL_CPU_STREAMING = 0.01
 GOAL_CPU_IDLE = 0.001
 GOAL_READY_S = 0.400
-IDLE_CLOSE_S = 30.0  # herald.audio.PlayerTuning.idle_close_s
+IDLE_CLOSE_S = 30.0  # audio.idle_close's default
+SIM_IDLE_S = 10.0
 MB = 1024 * 1024
 
 LONG_TEXT = (
@@ -115,6 +118,60 @@ async def start_timed(herald: Herald, notify: NotifySocket) -> float:
     await herald.start()
     ready = await notify.wait_for("READY=1", since)
     return ready - t0
+
+
+async def sim_fills(
+    tmp_path: Path,
+    broker: Mosquitto,
+    emulator: Emulator,
+    observer: Observer,
+    env: dict[str, str],
+    says: int,
+    f: dict[str, Any],
+    rounds: int = 2,
+) -> None:
+    """The same daemon on a simulated card with a clock (bench/sim_daemon.py), with
+    herald's fill and with today's, alternated (``rounds`` each, means reported): CPU
+    idle with the device open on silence, and streaming the same says. On the
+    ``file:`` plugin above the writer has no clock to follow, so its fill never
+    changes; this is where it does."""
+    idle: dict[str, list[float]] = {"today": [], "new": []}
+    streaming: dict[str, list[float]] = {"today": [], "new": []}
+    for r in range(rounds):
+        for fill in ("today", "new") if r % 2 == 0 else ("new", "today"):
+            device = f"fill-{fill}-{r}"
+            sim = sim_herald(tmp_path, broker, emulator, device=device, fill=fill)
+            sim.env = dict(env)
+            try:
+                await sim.start()
+                await observer.wait_for(
+                    lambda d=device: observer.last(f"herald/{d}/availability") == "online"
+                )
+                assert sim.process is not None
+                pid = sim.process.pid
+                await trio.sleep(3)
+                idle[fill].append(await cpu_share(pid, SIM_IDLE_S))
+                for i in range(says):
+                    say = {"id": f"{device}-{i}", "text": LONG_TEXT, "cache": False}
+                    await publish(broker, f"herald/{device}/say", json.dumps(say))
+                await observer.wait_event(f"{device}-0", "started", device)
+                meter = CpuMeter(pid)
+                last = f"{device}-{says - 1}"
+                await observer.wait_for(
+                    lambda last=last, d=device: "finished" in observer.of(last, d), 120
+                )
+                streaming[fill].append(meter.share())
+                label = "herald" if fill == "new" else "today"
+                print(
+                    f"  sim card, {label}'s fill: CPU idle open {idle[fill][-1]:.3%},"
+                    f" streaming {streaming[fill][-1]:.3%}",
+                    flush=True,
+                )
+            finally:
+                sim.kill()
+    for fill in ("today", "new"):
+        f[f"sim_{fill}_cpu_idle_open"] = statistics.fmean(idle[fill])
+        f[f"sim_{fill}_cpu_streaming"] = statistics.fmean(streaming[fill])
 
 
 async def measure(starts: int, idle_s: float, says: int, sink: str, results: Results) -> None:
@@ -211,6 +268,7 @@ async def measure(starts: int, idle_s: float, says: int, sink: str, results: Res
                     flush=True,
                 )
                 herald.kill()
+                await sim_fills(tmp_path, broker, emulator, observer, herald.env, says, f)
                 f["trio_wakeup_cpu_s"] = await trio_tick_cost()
                 nursery.cancel_scope.cancel()
         finally:
@@ -275,6 +333,18 @@ def main() -> None:
         "importing what `herald run` imports (-X importtime, which inflates it)",
         f"{imports['total'] * 1000:.0f} ms: "
         + ", ".join(f"{k} {imports[k] * 1000:.0f}" for k in top),
+        "",
+        None,
+    )
+    results.goal(
+        "CPU streaming, same daemon on a clocked sim card: herald's fill / today's (means)",
+        f"{f['sim_new_cpu_streaming']:.2%} / {f['sim_today_cpu_streaming']:.2%} of a core",
+        "herald's <= today's",
+        f["sim_new_cpu_streaming"] <= f["sim_today_cpu_streaming"],
+    )
+    results.goal(
+        "CPU idle, device open on silence, clocked sim card: herald's fill / today's (means)",
+        f"{f['sim_new_cpu_idle_open']:.3%} / {f['sim_today_cpu_idle_open']:.3%} of a core",
         "",
         None,
     )

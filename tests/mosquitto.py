@@ -1,5 +1,7 @@
 """A real mosquitto broker for tests: own config, free loopback port, persistence in a
-temporary directory, optional password file and TLS listener.
+temporary directory, optional password file, TLS listener and access control: an
+``acl_file`` (read access checked only on delivery) or the dynamic-security plugin
+(which refuses a denied subscription in its SUBACK).
 
 The broker saves its database after every change (``autosave_on_changes true`` with
 ``autosave_interval 1``), so even a SIGKILL loses no queued message, and `restart`
@@ -8,6 +10,10 @@ brings it back on the same ports with the same database.
 
 from __future__ import annotations
 
+import base64
+import glob
+import hashlib
+import json
 import os
 import pwd
 import shutil
@@ -15,13 +21,24 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import trustme
 
 START_TIMEOUT = 10.0
+DYNSEC_ITERATIONS = 101  # the plugin's own default for PBKDF2-SHA512
+
+# Per user: (acltype, topic filter, allow), e.g. ("subscribePattern", "herald/#", True).
+DynsecAcls = Mapping[str, Sequence[tuple[str, str, bool]]]
+
+
+def dynsec_plugin() -> str | None:
+    """Path of mosquitto's dynamic-security plugin (Debian: mosquitto's own package)."""
+    found = sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so"))
+    found += sorted(glob.glob("/usr/lib/mosquitto_dynamic_security.so"))
+    return found[0] if found else None
 
 
 def free_port() -> int:
@@ -38,7 +55,10 @@ class Mosquitto:
     anonymous clients are allowed only when there are none, unless ``allow_anonymous``
     says otherwise. ``ca``: also open a TLS listener (``tls_port``) whose certificate,
     for 127.0.0.1 and localhost, the CA signs (``ca_file``); ``require_certificate``:
-    clients there must present a certificate the CA signed.
+    clients there must present a certificate the CA signed. ``acl``: the lines of an
+    ``acl_file``. ``dynsec``: use the dynamic-security plugin instead of the password
+    file, each user (from ``users``) with one role holding these ACL entries, and the
+    plugin's default access (publish denied, receive allowed, subscribe denied).
     """
 
     def __init__(
@@ -49,6 +69,8 @@ class Mosquitto:
         allow_anonymous: bool | None = None,
         ca: trustme.CA | None = None,
         require_certificate: bool = False,
+        acl: Sequence[str] | None = None,
+        dynsec: DynsecAcls | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -62,9 +84,16 @@ class Mosquitto:
         self.ca_file: Path | None = None
         self.config_file = workdir / "mosquitto.conf"
         self._process: subprocess.Popen[bytes] | None = None
-        self._write_config(ca, require_certificate)
+        self.acl_file: Path | None = None
+        self._write_config(ca, require_certificate, acl, dynsec)
 
-    def _write_config(self, ca: trustme.CA | None, require_certificate: bool) -> None:
+    def _write_config(
+        self,
+        ca: trustme.CA | None,
+        require_certificate: bool,
+        acl: Sequence[str] | None,
+        dynsec: DynsecAcls | None,
+    ) -> None:
         lines = [
             f"user {pwd.getpwuid(os.getuid()).pw_name}",  # as root it would switch users
             "persistence true",
@@ -80,7 +109,9 @@ class Mosquitto:
             "per_listener_settings false",
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
         ]
-        if self.users:
+        if dynsec is not None:
+            lines += self._dynsec(dynsec)
+        elif self.users:
             password_file = self.workdir / "passwd"
             password_file.unlink(missing_ok=True)
             for i, (name, password) in enumerate(self.users.items()):
@@ -92,6 +123,10 @@ class Mosquitto:
                 )
             password_file.chmod(0o600)
             lines.append(f"password_file {password_file}")
+        if acl is not None:
+            self.acl_file = self.workdir / "acl"
+            self.acl_file.write_text("\n".join(acl) + "\n")
+            lines.append(f"acl_file {self.acl_file}")
         lines.append(f"listener {self.port} 127.0.0.1")
         if ca is not None:
             self.ca_file = self.workdir / "ca.pem"
@@ -108,6 +143,43 @@ class Mosquitto:
                 f"require_certificate {'true' if require_certificate else 'false'}",
             ]
         self.config_file.write_text("\n".join(lines) + "\n")
+
+    def _dynsec(self, acls: DynsecAcls) -> list[str]:
+        plugin = dynsec_plugin()
+        if plugin is None:
+            raise RuntimeError("mosquitto's dynamic-security plugin is not installed")
+        clients, roles = [], []
+        for name, password in self.users.items():
+            salt = os.urandom(12)
+            digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, DYNSEC_ITERATIONS)
+            clients.append(
+                {
+                    "username": name,
+                    "roles": [{"rolename": f"role-{name}"}],
+                    "password": base64.b64encode(digest).decode(),
+                    "salt": base64.b64encode(salt).decode(),
+                    "iterations": DYNSEC_ITERATIONS,
+                }
+            )
+            entries = [
+                {"acltype": kind, "topic": topic, "priority": 0, "allow": allow}
+                for kind, topic, allow in acls.get(name, ())
+            ]
+            roles.append({"rolename": f"role-{name}", "acls": entries})
+        state = {
+            "defaultACLAccess": {
+                "publishClientSend": False,
+                "publishClientReceive": True,
+                "subscribe": False,
+                "unsubscribe": True,
+            },
+            "clients": clients,
+            "groups": [],
+            "roles": roles,
+        }
+        state_file = self.workdir / "dynamic-security.json"
+        state_file.write_text(json.dumps(state, indent=1))
+        return [f"plugin {plugin}", f"plugin_opt_config_file {state_file}"]
 
     @property
     def running(self) -> bool:
@@ -204,4 +276,6 @@ class MosquittoFactory(Protocol):
         allow_anonymous: bool | None = None,
         ca: trustme.CA | None = None,
         require_certificate: bool = False,
+        acl: Sequence[str] | None = None,
+        dynsec: DynsecAcls | None = None,
     ) -> Mosquitto: ...

@@ -7,13 +7,13 @@ Tests are skipped when the ``mosquitto`` binary is not installed.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 import trustme
 
-from mosquitto import Mosquitto, MosquittoFactory
+from mosquitto import DynsecAcls, Mosquitto, MosquittoFactory
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +35,8 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
         allow_anonymous: bool | None = None,
         ca: trustme.CA | None = None,
         require_certificate: bool = False,
+        acl: Sequence[str] | None = None,
+        dynsec: DynsecAcls | None = None,
     ) -> Mosquitto:
         broker = Mosquitto(
             tmp_path / f"mosquitto-{len(brokers)}",
@@ -42,6 +44,8 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
             allow_anonymous=allow_anonymous,
             ca=ca,
             require_certificate=require_certificate,
+            acl=acl,
+            dynsec=dynsec,
         )
         brokers.append(broker)
         broker.start()

@@ -40,6 +40,7 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self.connected = Observable(True)
+        self.denied = Observable[tuple[str, ...]](())
         self._send, self.messages = trio.open_memory_channel[Message](100)
         self.published: list[tuple[str, str, bool]] = []
         self.acked: list[Message] = []
@@ -241,7 +242,7 @@ async def test_replay_with_nothing_said_is_only_published(rig: Rig) -> None:
 
 
 async def test_volume_up_and_down_in_steps_of_ten(rig: Rig) -> None:
-    rig.daemon.controls.set_volume(50)
+    rig.daemon.settings.set_volume(50)
     await rig.press(27)
     assert rig.state()["volume"] == 60
     assert rig.daemon.player.volume == 60
@@ -268,7 +269,7 @@ async def test_mute_toggles_and_drops_normal_says(rig: Rig) -> None:
 
 async def test_bounces_within_bounce_ms_are_one_press(rig: Rig) -> None:
     pin = rig.pin(27)
-    rig.daemon.controls.set_volume(50)
+    rig.daemon.settings.set_volume(50)
     for _ in range(3):  # contact bounce: edges 5 ms apart
         pin.drive_low()
         await trio.sleep(0.005)
@@ -294,8 +295,8 @@ async def test_settings_survive_a_restart(
         async with trio.open_nursery() as nursery:
             await nursery.start(daemon.run)
             if round == 0:
-                daemon.controls.set_volume(35)
-                daemon.router.set_mute(True)
+                daemon.settings.set_volume(35)
+                daemon.actions.set_mute(True)
                 await daemon.shutdown()  # saves at once, within the debounce
             else:
                 await trio.sleep(0.5)

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from herald.cache import ClipCache, ClipMeta, CorruptClip, clip_key, normalize_text
 from herald.cache.format import FIXED_HEADER_SIZE, MAGIC, decode, encode
 from herald.cache.key import Source
-from herald.cartesia.protocol import VoiceParams
 from herald.cli.cache import (
     CacheUnavailable,
     list_lines,
@@ -30,6 +29,7 @@ from herald.cli.cache import (
     read_phrases,
 )
 from herald.config import CacheConfig
+from herald.voice import VoiceParams
 
 PARAMS = VoiceParams(model="sonic-3", voice="voice-a", language="en", sample_rate=24000)
 
@@ -107,7 +107,6 @@ CHANGED: dict[str, Any] = {
     "emotion": "positivity",
     "volume": 0.5,
     "pronunciation_dict_id": "dict-1",
-    "embedding": (0.25,) * 192,
 }
 
 

@@ -9,6 +9,7 @@ import sys
 import wave
 from pathlib import Path
 
+import pytest
 import trio
 
 from cartesia_emulator import VOICES, Emulator, synth_pcm
@@ -338,59 +339,35 @@ def config_with(tmp_path: Path, emu: Emulator, cartesia: str, extra: str = "") -
     return config
 
 
-async def test_mix_prints_a_block_that_speaks_with_the_mixed_embedding(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    from herald.limits import mix_embeddings
-
-    a, b = VOICES[1], VOICES[2]
-    config = config_with(tmp_path, emulator, 'version = "2025-04-16"')
-    result = await herald(
-        "voices", "mix", a.id, b.id, "--weights", "0.7,0.3", "--name", "blend",
-        "--config", str(config),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr.decode()
-    block = result.stdout.decode()
-    assert f"# {a.name} ({a.id})" in block and "[[cartesia.mix]]" in block
-    config.write_text(
-        config.read_text().replace("[cartesia]\n", '[cartesia]\nvoice = "blend"\n') + block
-    )
-    check = await herald("config", "check", "--config", str(config))
-    assert check.returncode == 0, check.stderr.decode()
-    said = await herald(
-        "say", "Both of us.", "--wav", str(tmp_path / "o.wav"), "--config", str(config)
-    )
-    assert said.returncode == 0, said.stderr.decode()
-    (voice,) = sent_voices(emulator)
-    assert isinstance(voice, dict) and voice["mode"] == "embedding"
-    rounded = [tuple(round(x, 6) for x in v.embedding) for v in (a, b)]
-    expected = mix_embeddings([(rounded[0], 0.7), (rounded[1], 0.3)])
-    assert voice["embedding"] == list(expected)
+REMOVED = "Cartesia removed voice embeddings and mixing on 2026-06-01"
 
 
-async def test_mix_refused_on_a_newer_version(emulator: Emulator, tmp_path: Path) -> None:
-    config = config_with(tmp_path, emulator, 'version = "2026-03-01"')
+async def test_voices_mix_is_gone_and_says_why(emulator: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, emulator)
     result = await herald("voices", "mix", VOICES[1].id, "--name", "blend", "--config", str(config))
     err = result.stderr.decode()
     assert result.returncode == 1 and len(err.strip().splitlines()) == 1
-    assert "voices by embedding need cartesia.version 2025-11-04 or older" in err
-    assert "2026-03-01" in err
+    assert REMOVED in err and "herald voices clone" in err
+    assert not emulator.received and emulator.connections_opened == 0  # nothing was asked
 
 
-async def test_config_check_refuses_a_mix_on_a_newer_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["2025-04-16", "2025-11-04", "2026-08-14"])
+async def test_config_check_refuses_a_mix_block_on_any_version(
+    tmp_path: Path, version: str
+) -> None:
     embedding = "[" + ", ".join(["0.1"] * 192) + "]"
     config = tmp_path / "c.toml"
     config.write_text(
-        f'[cartesia]\nversion = "2026-08-14"\nvoice = "blend"\n'
+        f'[cartesia]\nversion = "{version}"\nvoice = "blend"\n'
         f'[[cartesia.mix]]\nname = "blend"\nvoices = [{{embedding = {embedding}}}]\n'
     )
     result = await herald("config", "check", "--config", str(config))
-    err = result.stderr.decode()
-    assert result.returncode == 1
-    assert "cartesia.mix[0]" in err and "cartesia.version" in err
-    assert '"2026-08-14"' in err and "2025-11-04 or older" in err
-    fine = config.read_text().replace("2026-08-14", "2025-11-04")
-    config.write_text(fine)
+    header, *errors = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 1 and header.endswith("1 error(s)")
+    (line,) = errors  # one line, nothing else wrong
+    assert "cartesia.mix:" in line and REMOVED in line and "herald voices clone" in line
+    without = config.read_text().split("[[cartesia.mix]]")[0].replace('voice = "blend"\n', "")
+    config.write_text(without)
     assert (await herald("config", "check", "--config", str(config))).returncode == 0
 
 
@@ -411,6 +388,7 @@ pause_after_questions = 0.6
 async def test_say_sends_the_transformed_text_and_generation_settings(
     emulator: Emulator, tmp_path: Path
 ) -> None:
+    emulator.pronunciation_dicts.add("pdict_home")  # the account has it
     config = config_with(
         tmp_path,
         emulator,

@@ -18,7 +18,7 @@ import trio
 
 from cartesia_emulator import Emulator, Faults, synth_pcm
 from herald.cartesia.client import CartesiaClient, CloudState, Tuning
-from herald.cartesia.context import Utterance
+from herald.cartesia.context import Context as Utterance
 from herald.cartesia.errors import (
     CartesiaError,
     CloudOffline,
@@ -26,9 +26,10 @@ from herald.cartesia.errors import (
     RequestRejected,
     ServerError,
 )
-from herald.cartesia.protocol import Audio, VoiceParams, Words
+from herald.cartesia.protocol import Audio, Words
 from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.secret import Secret
+from herald.voice import VoiceParams
 
 VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
 PARAMS = VoiceParams(model="sonic-3", voice=VOICE, language="en", sample_rate=24000)
@@ -54,7 +55,7 @@ async def wait_state(client: CartesiaClient, state: CloudState) -> None:
 
 async def speak(client: CartesiaClient, *parts: str) -> bytes:
     """One utterance made of ``parts`` pushed as continuations; returns its audio."""
-    async with await client.open_utterance(PARAMS) as utt:
+    async with await client.open_context(PARAMS) as utt:
         for part in parts:
             await utt.push(part)
         await utt.finish()
@@ -94,7 +95,7 @@ async def test_first_push_waits_for_four_words_or_a_sentence_end(
 ) -> None:
     async with running_client(emulator) as client:
         await wait_state(client, CloudState.ONLINE)
-        async with await client.open_utterance(PARAMS) as utt:
+        async with await client.open_context(PARAMS) as utt:
             await utt.push("Ding dong, ")
             await trio.sleep(1)
             assert sent(emulator, lambda m: m.get("context_id") == utt.context_id) == []
@@ -125,7 +126,7 @@ async def test_empty_text_is_refused_before_it_reaches_cartesia(
 ) -> None:
     async with running_client(emulator) as client:
         await wait_state(client, CloudState.ONLINE)
-        async with await client.open_utterance(PARAMS) as utt:
+        async with await client.open_context(PARAMS) as utt:
             await utt.push("   ")
             with pytest.raises(ValueError, match="needs some text"):
                 await utt.finish()
@@ -138,7 +139,7 @@ async def test_word_timestamps_arrive_with_the_audio(
     async with running_client(emulator) as client:
         await wait_state(client, CloudState.ONLINE)
         words: list[str] = []
-        async with await client.open_utterance(PARAMS) as utt:
+        async with await client.open_context(PARAMS) as utt:
             await utt.push("The washing machine is done.")
             await utt.finish()
             async for item in utt:
@@ -164,7 +165,7 @@ async def test_two_interleaved_contexts_stay_separate(
             async with utt:
                 results[name] = await collect(utt)
 
-        utts = {name: await client.open_utterance(PARAMS) for name in texts}
+        utts = {name: await client.open_context(PARAMS) for name in texts}
         for name, utt in utts.items():
             await utt.push(texts[name])
         for utt in utts.values():
@@ -194,7 +195,7 @@ async def test_cancel_drops_stale_frames_and_a_stale_done_cannot_end_the_next_ut
     long_text = "This is a long announcement that will be interrupted halfway through."
     async with running_client(emulator) as client:
         await wait_state(client, CloudState.ONLINE)
-        first = await client.open_utterance(PARAMS)
+        first = await client.open_context(PARAMS)
         async with first:
             await first.push(long_text)
             await first.finish()
@@ -217,7 +218,7 @@ async def test_leaving_the_block_early_cancels_the_context(
     emulator.faults.chunk_delay = 0.05
     async with running_client(emulator) as client:
         await wait_state(client, CloudState.ONLINE)
-        async with await client.open_utterance(PARAMS) as utt:
+        async with await client.open_context(PARAMS) as utt:
             await utt.push("Please stop me before I finish this sentence.")
             await utt.finish()
             await utt.receive()
@@ -252,7 +253,7 @@ async def test_a_bad_voice_is_a_400_request_error(
     async with running_client(emulator) as client:
         await wait_state(client, CloudState.ONLINE)
         bad = VoiceParams(model="sonic-3", voice="no-such-voice", language="en", sample_rate=24000)
-        async with await client.open_utterance(bad) as utt:
+        async with await client.open_context(bad) as utt:
             await utt.push("Hello there, who am I?")
             await utt.finish()
             with pytest.raises(RequestRejected) as info:
@@ -289,7 +290,7 @@ async def test_an_utterance_racing_the_idle_close_is_replayed(
         await wait_state(client, CloudState.ONLINE)
         await trio.sleep(60)  # a socket that has been up a while
         emulator.faults.ttfb = 1.0  # the request is in flight when the socket closes
-        async with await client.open_utterance(PARAMS) as utt:
+        async with await client.open_context(PARAMS) as utt:
             await utt.push("The doorbell rang just now.")
             await utt.finish()
             await trio.sleep(0.1)
@@ -383,10 +384,24 @@ async def test_a_rejected_key_stops_retrying(
         await client.status.wait_until(lambda s: "401" in s.reason)
         await trio.sleep(3600)
         assert len(emulator.handshakes) == 1
-        assert client.status.value.state is CloudState.OFFLINE
+        # No retry can fix it: "error", not "offline" (issue 13).
+        assert client.status.value.state is CloudState.ERROR
         assert "API key" in client.status.value.reason
         with pytest.raises(CloudOffline):
-            await client.open_utterance(PARAMS)
+            await client.open_context(PARAMS)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+async def test_a_handshake_refused_for_good_is_not_retried_in_a_loop(
+    emulator: Emulator, autojump_clock: trio.testing.MockClock, status: int
+) -> None:
+    emulator.faults.reject_status = status
+    async with running_client(emulator) as client:
+        await client.status.wait_until(lambda s: s.state is CloudState.ERROR)
+        await trio.sleep(3600)
+        assert len(emulator.handshakes) == 1
+        assert f"({status}: " in client.status.value.reason
+        assert client.status.value.down
 
 
 @pytest.mark.parametrize(("status", "words"), [(429, "rate limited"), (402, "credits")])
@@ -413,7 +428,7 @@ async def test_offline_at_once_when_there_is_no_socket(
         await wait_state(client, CloudState.OFFLINE)
         t0 = trio.current_time()
         with pytest.raises(CloudOffline):
-            await client.open_utterance(PARAMS)
+            await client.open_context(PARAMS)
         assert trio.current_time() == t0  # no waiting on a socket known to be down
 
 
@@ -424,7 +439,7 @@ async def test_no_key_means_cloud_off_and_no_connection(
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
         with pytest.raises(CloudOffline, match="no Cartesia API key"):
-            await client.open_utterance(PARAMS)
+            await client.open_context(PARAMS)
         nursery.cancel_scope.cancel()
     assert emulator.handshakes == []
 

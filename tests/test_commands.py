@@ -30,6 +30,7 @@ from herald.commands import (
     parse_stream_chunk,
     parse_volume,
 )
+from herald.text import is_speakable
 
 Parser = Callable[[bytes], object]
 
@@ -731,7 +732,8 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 printable = st.characters(blacklist_categories=("Cc", "Cs"))
 valid_says = st.fixed_dictionaries(
-    {"text": st.text(printable, min_size=1, max_size=60).filter(str.strip)},
+    # Valid text has something to speak: a letter or a digit (issue 14).
+    {"text": st.text(printable, min_size=1, max_size=60).filter(str.strip).filter(is_speakable)},
     optional={
         "id": st.text(printable, min_size=1, max_size=128).filter(str.isprintable),
         "voice": st.from_regex(r"[A-Za-z0-9_.:-]{1,40}", fullmatch=True),
@@ -878,3 +880,17 @@ def test_valid_seeds_are_valid() -> None:
 def test_msgspec_alone_would_accept_duplicates() -> None:
     """Why the parser checks duplicate keys itself: msgspec keeps the last one silently."""
     assert msgspec.json.decode(b'{"a": 1, "a": 2}') == {"a": 2}
+
+
+@pytest.mark.parametrize(
+    ("payload", "shown"),
+    [
+        (b"...", '"..."'),
+        ("\u200b\u200b".encode(), '"\u200b\u200b"'),
+        ("\ufeff\ufeff".encode(), '"\ufeff"'),
+        (js({"text": "?!"}), '"?!"'),
+        (js({"text": "🔔"}), '"🔔"'),
+    ],
+)
+def test_a_text_with_nothing_to_speak_is_rejected(payload: bytes, shown: str) -> None:
+    assert reason(parse_say, payload) == f"text has nothing to speak (no letter or digit): {shown}"

@@ -22,6 +22,7 @@ from herald.config import (
     Config,
     ConfigError,
     DeviceConfig,
+    EsphomeConfig,
     MqttConfig,
     OfflineConfig,
     QuietHoursConfig,
@@ -33,7 +34,7 @@ from herald.config import (
     parse_config,
 )
 from herald.config import load as config_module
-from herald.config.sections import MixedVoice, MixPart, NamedVoice
+from herald.config.sections import NamedVoice
 from herald.config.transforms import TransformTable
 from herald.secret import Secret, SecretFileError, read_secret_file
 from herald.speech.transforms import PauseAfterQuestions, Replace, Spell
@@ -42,14 +43,6 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "herald.toml"
 SECRET = "sk_car_SECRET-value-7f3a9"
 PASSWORD = "hunter2-mqtt-PASSWORD-b1c4"
-
-EMBEDDING_A = tuple(round((i - 96) / 100, 2) for i in range(192))
-EMBEDDING_B = tuple(round(i / 200, 3) for i in range(192))
-
-
-def toml_array(values: tuple[float, ...]) -> str:
-    return "[" + ", ".join(repr(v) for v in values) + "]"
-
 
 # Every key of product.md's Configuration section (plus the TLS files), with a
 # non-default value, written as TOML.
@@ -91,6 +84,8 @@ pronunciation_dict_id = "pdict_family-names"
 device = "file:FILE=/tmp/out.raw,FORMAT=raw"
 sample_rate = 44100
 volume = 35
+idle_close = 0
+lead_in_ms = 400
 
 [cache]
 dir = "/tmp/herald-cache"
@@ -114,9 +109,13 @@ volume = 10
 [stream]
 idle_timeout = 3.5
 
-[[cartesia.mix]]
-name = "blend"
-voices = [{embedding = EMBEDDING_A, weight = 3}, {embedding = EMBEDDING_B}]
+[esphome]
+enabled = true
+port = 6054
+name = "kitchen-speaker"
+friendly_name = "Kitchen speaker"
+key_file = ""
+advertise = false
 
 [[transforms]]
 spell = "phone_numbers"
@@ -133,7 +132,7 @@ pause_after_questions = 0.75
 [[transforms]]
 replace = {Siobhan = "Shiv-awn", "Dr." = "Doctor"}
 ignore_case = true
-""".replace("EMBEDDING_A", toml_array(EMBEDDING_A)).replace("EMBEDDING_B", toml_array(EMBEDDING_B))
+"""
 
 ALL_KEYS = Config(
     device=DeviceConfig(
@@ -165,18 +164,18 @@ ALL_KEYS = Config(
             NamedVoice(name="calm", id="a0e99841-438c-4a64-b679-ae501e7d6091"),
             NamedVoice(name="b", id="b0"),
         ),
-        mix=(
-            MixedVoice(
-                name="blend",
-                voices=(MixPart(embedding=EMBEDDING_A, weight=3.0), MixPart(embedding=EMBEDDING_B)),
-            ),
-        ),
         speed=1.2,
         emotion="content",
         loudness=1.5,
         pronunciation_dict_id="pdict_family-names",
     ),
-    audio=AudioConfig(device="file:FILE=/tmp/out.raw,FORMAT=raw", sample_rate=44100, volume=35),
+    audio=AudioConfig(
+        device="file:FILE=/tmp/out.raw,FORMAT=raw",
+        sample_rate=44100,
+        volume=35,
+        idle_close=0.0,
+        lead_in_ms=400,
+    ),
     cache=CacheConfig(dir="/tmp/herald-cache", max_mb=1),
     offline=OfflineConfig(
         local_voice="none",
@@ -187,6 +186,13 @@ ALL_KEYS = Config(
     clips=ClipsConfig(dir="/srv/clips", chime_while_waiting=True),
     quiet_hours=QuietHoursConfig(windows=("22:00-07:00", "13:00-14:30"), mode="drop", volume=10),
     stream=StreamConfig(idle_timeout=3.5),
+    esphome=EsphomeConfig(
+        enabled=True,
+        port=6054,
+        name="kitchen-speaker",
+        friendly_name="Kitchen speaker",
+        advertise=False,
+    ),
     transforms=(
         Spell("phone_numbers"),
         Spell("codes"),
@@ -228,12 +234,11 @@ def test_empty_file_gives_the_documented_defaults() -> None:
         "url": "wss://api.cartesia.ai/tts/websocket",
         "api_url": "https://api.cartesia.ai",
         "api_key_file": "",
-        "version": "2025-04-16",
+        "version": "2026-08-14",
         "model": "sonic-3",
         "voice": DEFAULT_VOICE,
         "language": "en",
         "voices": (),
-        "mix": (),
         "speed": None,
         "emotion": None,
         "loudness": None,
@@ -261,7 +266,7 @@ def test_every_key_is_covered_and_differs_from_its_default() -> None:
     defaults = Config()
     for name, section_type in SECTIONS.items():
         for field in msgspec.structs.fields(section_type):
-            if field.name in {"password_file", "api_key_file"}:
+            if field.name in {"password_file", "api_key_file", "key_file"}:
                 continue  # secret files are tested with real files below
             given_value = getattr(getattr(ALL_KEYS, name), field.name)
             default = getattr(getattr(defaults, name), field.name)
@@ -271,7 +276,7 @@ def test_every_key_is_covered_and_differs_from_its_default() -> None:
 def test_sections_registry_matches_config_fields() -> None:
     assert list(SECTIONS) == [
         *("device", "mqtt", "cartesia", "audio", "cache", "offline", "clips"),
-        *("quiet_hours", "stream"),
+        *("quiet_hours", "stream", "esphome"),
     ]
     assert SECTIONS["mqtt"] is MqttConfig
 
@@ -287,12 +292,10 @@ def test_example_config_documents_every_key() -> None:
         for field in msgspec.structs.fields(section_type):
             assert f"\n{field.encode_name} = " in text or f"# {field.encode_name} = " in text
     # The arrays of tables, shown commented out: every key of a block is there too.
-    for block, table in (("[[transforms]]", TransformTable), ("[[cartesia.mix]]", MixedVoice)):
-        assert f"# {block}" in text
-        for field in msgspec.structs.fields(table):
-            assert f"# {field.encode_name} = " in text, f"{block} {field.encode_name}"
-    for key in ("embedding", "weight"):
-        assert f"{key} = " in text
+    assert "# [[transforms]]" in text
+    for field in msgspec.structs.fields(TransformTable):
+        assert f"# {field.encode_name} = " in text, f"[[transforms]] {field.encode_name}"
+    assert "mix" not in text  # Cartesia removed mixing: the example must not offer it
 
 
 def test_tls_without_ca_file_is_allowed() -> None:
@@ -317,7 +320,8 @@ port = "1883"
         parse_config(text, {}, "herald.toml")
     errors = info.value.errors
     assert errors == [
-        "audio.sampel_rate: unknown key (allowed: device, sample_rate, volume)",
+        "audio.sampel_rate: unknown key (allowed: device, sample_rate, volume, idle_close,"
+        " lead_in_ms)",
         "audio.volume = 150: must be an integer from 0 to 100",
         'mqtt.port = "1883": must be an integer from 1 to 65535',
     ]
@@ -340,6 +344,10 @@ port = "1883"
         ("[audio]\nsample_rate = 12000", "audio.sample_rate = 12000: must be one of 8000, 16000,"),
         ("[audio]\nsample_rate = 24000.0", "audio.sample_rate = 24000.0: must be one of 8000,"),
         ("[audio]\nvolume = -1", "audio.volume = -1: must be an integer from 0 to 100"),
+        ("[audio]\nidle_close = -1", "audio.idle_close = -1: must be a number of seconds from 0"),
+        ("[audio]\nidle_close = 'never'", 'audio.idle_close = "never": must be a number of'),
+        ("[audio]\nlead_in_ms = 2500", "audio.lead_in_ms = 2500: must be an integer from 0 to"),
+        ("[audio]\nlead_in_ms = 0.1", "audio.lead_in_ms = 0.1: must be an integer from 0 to"),
         ("[cache]\nmax_mb = 0", "cache.max_mb = 0: must be an integer >= 1"),
         ("[offline]\nlocal_voice = 'espeak'", 'offline.local_voice = "espeak": must be one of'),
         ("[cartesia]\nurl = 'https://x'", 'cartesia.url = "https://x": must be a ws:// or wss://'),
@@ -688,3 +696,12 @@ def test_arbitrary_text_raises_only_config_error(text: str) -> None:
         parse_config(text, {})
     except ConfigError as exc:
         assert exc.errors
+
+
+@pytest.mark.parametrize("pasted", ["sk_car_SECRET-value-7f3a9", "hunter2hunter2", "sk-abc/def"])
+def test_a_secret_pasted_where_its_file_belongs_is_never_echoed(pasted: str) -> None:
+    (error,) = errors_of(f"[cartesia]\napi_key_file = '{pasted}'\n")
+    assert pasted not in error
+    assert error.startswith("cartesia.api_key_file (its value is not shown")
+    (error,) = errors_of(f"[mqtt]\nusername = 'u'\npassword_file = '{pasted}'\n")
+    assert pasted not in error

@@ -1,5 +1,5 @@
-"""The voice keys of the config: generation defaults, pronunciation dictionary,
-voices by embedding and mixes (per API version), and [[transforms]]."""
+"""The voice keys of the config: generation defaults, pronunciation dictionary, the
+removed mixes (refused on every API version), and [[transforms]]."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ from hypothesis import strategies as st
 
 from herald.config import Config, ConfigError, build_config, parse_config
 from herald.config.transforms import ACTIONS
-from herald.limits import EMBEDDING_SIZE, EMOTIONS, mix_embeddings
+from herald.limits import EMOTIONS
 from herald.speech.transforms import PauseAfterQuestions, Replace, Spell
 from herald.speech.voicing import Voicing, voice_defaults
 
-A = [0.5] * EMBEDDING_SIZE
-B = [-0.25] * EMBEDDING_SIZE
+A = [0.5] * 192
+B = [-0.25] * 192
+REMOVED = (
+    "cartesia.mix: Cartesia removed voice embeddings and mixing on 2026-06-01; clone the "
+    "voice you want with `herald voices clone FILE --name NAME` and use its id "
+    "(cartesia.voice, or a name under cartesia.voices)"
+)
 
 
 def arr(values: list[float]) -> str:
@@ -48,7 +53,6 @@ def test_generation_defaults_reach_the_voice() -> None:
     params = voice_defaults(cfg)
     assert (params.speed, params.emotion, params.volume) == (0.8, "calm", 2.0)
     assert params.pronunciation_dict_id == "pdict_family"
-    assert params.embedding is None
     unset = voice_defaults(parse_config("", {}))
     assert (unset.speed, unset.emotion, unset.volume, unset.pronunciation_dict_id) == (None,) * 4
 
@@ -82,75 +86,26 @@ def test_every_emotion_and_the_range_ends_are_accepted() -> None:
         assert (c.speed, c.loudness) == (speed, loudness)
 
 
-# --- voices by embedding, and mixes --------------------------------------------------
+# --- mixes: removed by Cartesia on 2026-06-01, on every version ---------------------
 
 
-@pytest.mark.parametrize("version", ["2024-06-10", "2024-11-13", "2025-04-16", "2025-11-04"])
-def test_a_mix_on_an_embedding_era_version(version: str) -> None:
-    cfg = parse_config(mix_toml(version), {})
-    expected = mix_embeddings([(A, 3.0), (B, 1.0)])
-    assert cfg.cartesia.embeddings == {"blend": expected}
-    assert expected[0] == pytest.approx(0.3125)
-    assert cfg.cartesia.voice_ids == {"blend": "blend"}
-    assert cfg.cartesia.voice_name("blend") == "blend"
-    params = voice_defaults(cfg)
-    assert (params.voice, params.embedding) == ("blend", expected)
-    assert Voicing.from_config(cfg).embedding("blend") == expected
-
-
-def test_one_part_is_a_voice_by_embedding() -> None:
-    cfg = parse_config(mix_toml("2025-04-16", f"{{embedding = {arr(B)}}}", "deep"), {})
-    assert cfg.cartesia.embeddings["deep"] == tuple(B)
-
-
-@pytest.mark.parametrize("version", ["2025-11-05", "2026-03-01", "2026-08-14"])
-def test_a_mix_on_a_newer_version_names_the_key_and_the_version(version: str) -> None:
-    (error,) = errors(mix_toml(version))
-    assert error.startswith('cartesia.mix[0] ("blend"): voices by embedding need Cartesia API')
-    assert "2025-11-04 or older" in error
-    assert f'cartesia.version is "{version}"' in error
-    assert 'set cartesia.version = "2025-11-04"' in error
+@pytest.mark.parametrize("version", ["2024-06-10", "2025-04-16", "2025-11-04", "2026-08-14"])
+def test_a_mix_is_one_line_on_every_version(version: str) -> None:
+    assert errors(mix_toml(version)) == [REMOVED]
 
 
 @pytest.mark.parametrize(
-    ("parts", "error"),
+    "block",
     [
-        ("{embedding = [1, 2]}", "cartesia.mix[0].voices[0].embedding = [1, 2]: must be an array"),
-        (f"{{embedding = {arr(A)}, weight = 0}}", "cartesia.mix[0].voices[0].weight = 0: must"),
-        (f"{{embedding = {arr(A)}, weigth = 1}}", "cartesia.mix[0].voices[0].weigth: unknown key"),
-        ("{weight = 1}", "cartesia.mix[0].voices[0].embedding: required"),
-        (
-            f"{{embedding = {arr([*A[:-1], float('inf')])}}}",
-            "must be an array of 192 numbers between -1e6 and 1e6",
-        ),
-        (
-            f"{{embedding = {arr([*A[:-1], 1e7])}}}",
-            "must be an array of 192 numbers between -1e6 and 1e6",
-        ),
-        ("3", "cartesia.mix[0].voices[0] = 3: must be a table"),
+        "[cartesia]\nmix = 3",
+        "[cartesia]\nmix = []",
+        '[[cartesia.mix]]\nname = "x"',
+        f'[[cartesia.mix]]\nname = "a b"\nvoices = [{{embedding = {arr(A)}, weigth = 0}}]',
+        "[[cartesia.mix]]\n[[cartesia.mix]]",
     ],
 )
-def test_mix_errors_name_the_part(parts: str, error: str) -> None:
-    found = errors(mix_toml("2025-04-16", parts))
-    assert any(error in e for e in found), found
-
-
-def test_mix_table_errors() -> None:
-    assert errors("[cartesia]\nmix = 3") == ["cartesia.mix = 3: must be an array of tables"]
-    assert errors('[[cartesia.mix]]\nname = "x"') == ["cartesia.mix[0].voices: required"]
-    assert errors('[[cartesia.mix]]\nname = "x"\nvoices = []') == [
-        "cartesia.mix[0].voices: needs at least one {embedding = [...], weight = n}"
-    ]
-    found = errors(f'[[cartesia.mix]]\nname = "a b"\nvoices = [{{embedding = {arr(A)}}}]')
-    assert found[0].startswith('cartesia.mix[0].name = "a b": must be 1 to 64 letters')
-    clash = (
-        '[cartesia]\nversion = "2025-04-16"\nvoices = [{name = "calm", id = "x"}]\n'
-        f'[[cartesia.mix]]\nname = "calm"\nvoices = [{{embedding = {arr(A)}}}]'
-    )
-    assert errors(clash) == [
-        'cartesia.mix: the name "calm" is used twice '
-        "(the names of cartesia.voices and cartesia.mix are one list)"
-    ]
+def test_any_mix_block_gives_the_same_one_line(block: str) -> None:
+    assert errors(block) == [REMOVED]
 
 
 def test_all_errors_at_once_across_sections() -> None:
@@ -160,7 +115,7 @@ def test_all_errors_at_once_across_sections() -> None:
     )
     assert [e.split(" ")[0].split(":")[0] for e in found] == [
         "cartesia.speed",
-        "cartesia.mix[0].voices[0].embedding",
+        "cartesia.mix",
         "audio.volume",
         "transforms[0].spell",
     ]
@@ -288,7 +243,7 @@ values = st.recursive(
     max_leaves=6,
 )
 blocks = st.dictionaries(st.sampled_from([*ACTIONS, "ignore_case", "x"]), values, max_size=3)
-embeddings = st.lists(st.floats(), min_size=EMBEDDING_SIZE, max_size=EMBEDDING_SIZE)
+embeddings = st.lists(st.floats(), min_size=192, max_size=192)
 parts = st.dictionaries(st.sampled_from(["embedding", "weight", "w"]), values | embeddings)
 mixes = st.dictionaries(
     st.sampled_from(["name", "voices", "x"]),
@@ -313,6 +268,5 @@ def test_arbitrary_transforms_and_mixes(transforms: Any, mix: Any, version: str,
         return
     assert isinstance(cfg, Config)
     voicing = Voicing.from_config(cfg)
-    assert all(len(e) == EMBEDDING_SIZE for e in voicing.embeddings.values())
     if "(a+)+" not in repr(transforms):  # a user's own slow pattern is theirs to fix
         assert isinstance(voicing.text(text), str)

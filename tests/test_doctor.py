@@ -55,9 +55,13 @@ def good(tmp_path: Path, mosquitto: Mosquitto, emulator: Emulator, api_key: str)
 async def test_all_good(good: Config) -> None:
     status, lines, text = await doctor(good)
     assert status == 0, text
-    for name in ("config", "broker", "cartesia", "alsa", "cache", "disk"):
+    for name in ("config", "broker", "cartesia", "voice", "alsa", "cache", "disk"):
         assert lines[name].startswith("ok"), text
     assert lines["gpio"].startswith("skip") and "no buttons configured" in lines["gpio"]
+    # Discovery is on by default: herald also listens to Home Assistant's birth topic.
+    assert (
+        lines["topics"] == "ok    topics    subscribed to all 10 topics of herald run; 10 delivered"
+    )
     assert "FAIL" not in text
     assert CANARY not in text
 
@@ -161,3 +165,32 @@ async def test_cache_dir_problems(good: Config, tmp_path: Path) -> None:
     assert status == 1
     assert lines["cache"].startswith("FAIL") and "does not exist" in lines["cache"]
     assert lines["disk"].startswith("ok")  # measured on the nearest existing parent
+
+
+@pytest.mark.parametrize(
+    ("cartesia", "key"),
+    [
+        ({"model": "sonic-2-2025-03-07"}, "cartesia.model"),
+        ({"voice": "no-such-voice"}, "cartesia.voice"),
+        ({"pronunciation_dict_id": "pdict_gone"}, "cartesia.pronunciation_dict_id"),
+    ],
+)
+async def test_a_setting_cartesia_refuses_names_the_key_to_change(
+    good: Config,
+    tmp_path: Path,
+    emulator: Emulator,
+    api_key: str,
+    cartesia: dict[str, str],
+    key: str,
+) -> None:
+    cfg = make_config(
+        tmp_path,
+        {"CARTESIA_API_KEY": api_key},
+        mqtt={"host": good.mqtt.host, "port": good.mqtt.port},
+        cartesia={"url": emulator.ws_url, "api_url": emulator.http_url, **cartesia},
+    )
+    status, lines, text = await doctor(cfg)
+    assert status == 1
+    assert lines["voice"].startswith("FAIL"), text
+    assert f"fix: change {key} in the config" in lines["voice"]
+    assert lines["cartesia"].startswith("ok")  # the key itself is fine

@@ -128,7 +128,8 @@ async def test_tts_bytes_rejects_ws_only_fields(client: httpx.AsyncClient, field
         {"output_format": {"container": "mp3", "sample_rate": 44100, "bit_rate": 128000}},
         {"output_format": {"container": "ogg", "encoding": "pcm_s16le", "sample_rate": 24000}},
         {"model_id": "tts-1"},
-        {"voice": {"mode": "id", "id": "nope"}},
+        {"voice": {"mode": "id"}},
+        {"voice": {"mode": "embedding", "embedding": [0.1] * 192}},
         {"transcript": "  ...  "},
         {"language": "en", "locale": "en-GB"},
     ],
@@ -254,14 +255,19 @@ def test_catalogue_entries_read_as_attributes_or_mapping() -> None:
     assert set(OLD_VOICE_KEYS) <= set(first)
 
 
-async def test_get_voice(client: httpx.AsyncClient) -> None:
-    voice = (await client.get(f"/voices/{VOICE}")).json()
+@pytest.mark.parametrize("version", [NEW, "2026-03-01", "2025-11-04", "2025-04-16", OLD])
+async def test_get_voice_has_no_embedding_on_any_version(
+    client: httpx.AsyncClient, version: str
+) -> None:
+    # Embeddings left the voice API on 2026-06-01, for every version.
+    reply = await client.get(f"/voices/{VOICE}", headers={"Cartesia-Version": version})
+    voice = reply.json()
     assert voice["id"] == VOICE
     assert "embedding" not in voice
-    assert (await client.get("/voices/not-a-voice")).status_code == 404
-    old = (await client.get(f"/voices/{VOICE}", headers={"Cartesia-Version": "2025-04-16"})).json()
-    assert old["embedding"] == list(VOICES[0].embedding)
-    assert len(old["embedding"]) == 192
+    if version < NEW:
+        assert set(voice) == OLD_VOICE_KEYS
+    missing = await client.get("/voices/not-a-voice", headers={"Cartesia-Version": version})
+    assert missing.status_code == 404
 
 
 async def test_voices_page_cap_returns_fewer_than_asked(
@@ -409,7 +415,7 @@ async def test_a_big_clip_fits(client: httpx.AsyncClient) -> None:
     assert reply.status_code == 200, reply.text
 
 
-# -- generation settings and embeddings on /tts/bytes -------------------------------------
+# -- generation settings on /tts/bytes ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -417,7 +423,7 @@ async def test_a_big_clip_fits(client: httpx.AsyncClient) -> None:
     [
         ({"generation_config": {"speed": 0.6, "volume": 2.0, "emotion": "calm"}}, True),
         ({"generation_config": {"speed": 1.5, "volume": 0.5}}, True),
-        ({"pronunciation_dict_id": "pdict_1"}, True),
+        ({"pronunciation_dict_id": "pdict_emulator_names"}, True),
         ({"generation_config": {"speed": 1.6}}, False),
         ({"generation_config": {"volume": 0.49}}, False),
         ({"generation_config": {"volume": True}}, False),
@@ -433,16 +439,6 @@ async def test_generation_settings_are_validated(
 ) -> None:
     reply = await client.post("/tts/bytes", json=tts_body() | extra)
     assert reply.status_code == (200 if ok else 400), reply.text
-
-
-async def test_embedding_voice_per_version(client: httpx.AsyncClient) -> None:
-    body = tts_body() | {"voice": {"mode": "embedding", "embedding": [0.1] * 192}}
-    old = await client.post("/tts/bytes", json=body, headers={"Cartesia-Version": "2025-11-04"})
-    assert old.status_code == 200 and old.content == synth_pcm(TEXT)
-    new = await client.post("/tts/bytes", json=body, headers={"Cartesia-Version": "2026-03-01"})
-    assert new.status_code == 400
-    assert new.json()["error_code"] == "invalid_voice"
-    assert "embeddings are not accepted in this API version" in new.json()["message"]
 
 
 # -- faults -----------------------------------------------------------------------------
@@ -515,6 +511,7 @@ async def test_cli_serves_tls_and_stops_on_sigterm(
     cert = tls_ca.issue_cert("127.0.0.1")
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
     args = ["--tls-cert", str(tmp_path / "server.pem"), "--ttfb-ms", "5", "--idle-timeout", "9"]
+    args += ["--today", "2026-07-01", "--pronunciation-dict", "pdict_home"]
     proc, line = await trio.to_thread.run_sync(_run_cli, args, tmp_path)
     try:
         assert line[0] == "READY"
@@ -525,7 +522,10 @@ async def test_cli_serves_tls_and_stops_on_sigterm(
             base_url=line[2], verify=ssl.create_default_context(cafile=str(ca_file))
         ) as http:
             reply = await http.post("/tts/bytes", headers=headers(), json=tts_body())
-        assert reply.content == synth_pcm(TEXT)
+            # sonic-2 still served on 2026-07-01, in English; the dictionary is the account's.
+            july = tts_body() | {"model_id": "sonic-2", "pronunciation_dict_id": "pdict_home"}
+            sonic_2 = await http.post("/tts/bytes", headers=headers(), json=july)
+        assert reply.content == sonic_2.content == synth_pcm(TEXT)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await trio.to_thread.run_sync(proc.wait, 10)

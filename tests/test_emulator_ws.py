@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket
 
 from cartesia_emulator import (
-    VOICES,
     Emulator,
     Faults,
     encode_pcm,
@@ -283,17 +282,9 @@ async def test_extra_fields_and_voice_shapes_are_accepted(emulator: Emulator) ->
     assert all(msgs[-1]["type"] == "done" for msgs in got.values())
 
 
-async def test_dated_and_legacy_models(emulator: Emulator) -> None:
-    models = ["sonic-3-2025-10-27", "sonic-3.5", "sonic-latest", "sonic-2", "sonic-english"]
-    async with connect(emulator) as ws:
-        for model in models:
-            await send(ws, gen(model, "Hi.", more=False, model_id=model))
-        got = await until_end(ws, *models)
-    assert all(msgs[-1]["type"] == "done" for msgs in got.values())
-
-
 async def test_empty_close_with_unrelated_fields_is_not_validated(emulator: Emulator) -> None:
-    # PY2 closed contexts with sonic-2, an embedding voice and f32 44.1k.
+    # PY2 closed contexts with sonic-2, an embedding voice and f32 44.1k: all three
+    # refused today if they were validated (sunset model, no embeddings).
     py2_close = gen(
         "c",
         "",
@@ -421,8 +412,8 @@ async def test_legacy_model_error_text(emulator: Emulator) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [
-        ("voice", {"mode": "id", "id": "00000000-0000-0000-0000-000000000000"}, "voice_not_found"),
         ("voice", None, "invalid_voice"),
+        ("voice", {"mode": "id"}, "invalid_voice"),
         ("voice", {"mode": "embedding", "embedding": [0.5] * 192}, "invalid_voice"),
         ("output_format", {"container": "wav", "encoding": "pcm_s16le", "sample_rate": 24000},
          "invalid_output_format"),
@@ -443,19 +434,11 @@ async def test_bad_fields_are_400(emulator: Emulator, field: str, value: object,
     assert (msg["type"], msg["status_code"], msg["error_code"]) == ("error", 400, code)
 
 
-async def test_embedding_voice_accepted_up_to_2025_11_04(emulator: Emulator) -> None:
-    voice = {"mode": "embedding", "embedding": list(VOICES[3].embedding)}
-    async with connect(emulator, version="2025-04-16") as ws:
-        await send(ws, gen("c", "Hi.", more=False, voice=voice))
-        msgs = (await until_end(ws, "c"))["c"]
-    assert audio_of(msgs) == synth_pcm("Hi.")
-
-
 @pytest.mark.parametrize(
     "change",
     [
         {"voice": {"mode": "id", "id": OTHER_VOICE}},
-        {"model_id": "sonic-2"},
+        {"model_id": "sonic-3.5"},
         {"language": "fr"},
         {"output_format": {"container": "raw", "encoding": "pcm_f32le", "sample_rate": 24000}},
     ],
@@ -466,7 +449,7 @@ async def test_changing_fixed_fields_ends_the_context(emulator: Emulator, change
         await send(ws, gen("c", "again.", more=False, **({"language": "en"} | change)))
         msgs = (await until_end(ws, "c"))["c"]
     assert msgs[-1]["type"] == "error"
-    assert msgs[-1]["status_code"] == 400
+    assert (msgs[-1]["status_code"], msgs[-1]["error_code"]) == (400, "context_closed")
     assert not [m for m in msgs if m["type"] == "done"]
 
 

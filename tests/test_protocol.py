@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from herald.backoff import Backoff
-from herald.cartesia.context import ready_for_first_push
 from herald.cartesia.errors import KeyRejected, RateLimited, RequestRejected, ServerError
 from herald.cartesia.protocol import (
     Audio,
@@ -20,13 +19,13 @@ from herald.cartesia.protocol import (
     Failed,
     Ignored,
     MalformedFrame,
-    VoiceParams,
     Words,
     cancel_request,
     generation_request,
     parse_frame,
 )
-from herald.speech.text import split_sentences
+from herald.text import ready_for_first_push, split_sentences
+from herald.voice import VoiceParams
 
 PARAMS = VoiceParams(model="sonic-3", voice="v1", language="en", sample_rate=24000)
 

@@ -7,9 +7,9 @@ import pytest
 
 from cartesia_emulator import VOICES, Emulator, synth_pcm
 from herald.cartesia.errors import KeyRejected, RequestRejected
-from herald.cartesia.protocol import VoiceParams
 from herald.cartesia.rest import CartesiaRest
 from herald.secret import Secret
+from herald.voice import VoiceParams
 from voice_clips import wav_bytes
 
 KEY = Secret("sk_car_test")
@@ -37,16 +37,13 @@ async def test_clone_then_listed_and_fetched(emulator: Emulator) -> None:
     assert made.id in emulator.catalogue
     emulator.faults.page_cap = 10
     assert [v.id for v in await client.list_voices()][-1] == made.id
-    detail = await client.get_voice(made.id)
-    assert detail.info == made
-    assert detail.embedding is not None and len(detail.embedding) == 192
+    assert await client.get_voice(made.id) == made
 
 
-async def test_embedding_only_on_embedding_era_versions(emulator: Emulator) -> None:
-    old = await rest(emulator, "2025-11-04").get_voice(VOICES[1].id)
-    assert old.embedding == VOICES[1].embedding
-    new = await rest(emulator, "2026-08-14").get_voice(VOICES[1].id)
-    assert new.embedding is None and new.info.name == VOICES[1].name
+@pytest.mark.parametrize("version", ["2025-11-04", "2026-08-14"])
+async def test_get_voice_in_both_shapes(emulator: Emulator, version: str) -> None:
+    voice = await rest(emulator, version).get_voice(VOICES[1].id)
+    assert (voice.id, voice.name) == (VOICES[1].id, VOICES[1].name)
 
 
 @pytest.mark.parametrize("version", ["2024-11-13", "2026-08-14"])
@@ -64,20 +61,18 @@ async def test_clone_errors_are_request_rejected(emulator: Emulator, version: st
     assert len(emulator.catalogue) == len(VOICES)
 
 
-async def test_tts_bytes_sends_the_embedding_and_generation_settings(emulator: Emulator) -> None:
+async def test_tts_bytes_sends_the_voice_and_generation_settings(emulator: Emulator) -> None:
+    emulator.pronunciation_dicts.add("pdict_1")  # the account has it
     params = VoiceParams(
         "sonic-3",
-        "blend",
+        VOICES[1].id,
         "en",
         24000,
         speed=0.9,
         emotion="calm",
         volume=1.5,
         pronunciation_dict_id="pdict_1",
-        embedding=(0.5,) * 192,
     )
     assert await rest(emulator, "2025-04-16").tts_bytes("Hi there.", params) == synth_pcm(
         "Hi there."
     )
-    with pytest.raises(RequestRejected, match="embeddings are not accepted"):
-        await rest(emulator, "2026-03-01").tts_bytes("Hi there.", params)

@@ -192,8 +192,31 @@ async def test_websocket_error_event(sdk: Sdk) -> None:
     assert event.error.startswith("Invalid model: ")
 
 
+async def test_websocket_sunset_model_and_unknown_voice(sdk: Sdk) -> None:
+    def speak() -> tuple[list[Any], list[Any]]:
+        client = sdk.client()
+        with client.tts.websocket_connect(websocket_connection_options=sdk.ws_options()) as conn:
+            sunset = conn.context(model_id="sonic-2", voice=VOICE)
+            sunset.push("Hello")
+            first = list(sunset.receive())
+            nobody = conn.context(
+                model_id="sonic-3.6", voice="00000000-0000-0000-0000-000000000000"
+            )
+            nobody.push("Hello")
+            return first, list(nobody.receive())
+
+    (sunset,), (nobody,) = await sdk.run(speak)
+    assert isinstance(sunset, Error) and isinstance(nobody, Error)
+    assert (sunset.status_code, sunset.error_code) == (400, "model_sunsetted")
+    assert (
+        sunset.error
+        == "Model sunsetted: The requested model has been sunsetted and is no longer available."
+    )
+    assert (nobody.status_code, nobody.error_code) == (404, "voice_not_found")
+
+
 async def test_websocket_cancel_then_new_context(sdk: Sdk) -> None:
-    def speak() -> bytes:
+    def speak() -> tuple[list[Chunk], str, str]:
         client = sdk.client()
         with client.tts.websocket_connect(websocket_connection_options=sdk.ws_options()) as conn:
             doomed = conn.context(voice=VOICE)
@@ -202,11 +225,17 @@ async def test_websocket_cancel_then_new_context(sdk: Sdk) -> None:
             ctx = conn.context(voice=VOICE)
             ctx.push("Next turn.")
             ctx.no_more_inputs()
-            return b"".join(e.audio or b"" for e in ctx.receive() if isinstance(e, Chunk))
+            chunks = [e for e in ctx.receive() if isinstance(e, Chunk)]
+            return chunks, doomed._context_id, ctx._context_id
 
     sdk.emu.faults.chunk_delay = 0.002
-    audio = await sdk.run(speak)
-    assert audio == encode_pcm(synth_pcm("Next turn.", 44100), "pcm_f32le")
+    chunks, doomed, ctx = await sdk.run(speak)
+    # A chunk of the cancelled context may already be on the wire (a cancel stops what
+    # has not begun, notes §3.4), and the sync SDK hands frames of unregistered
+    # contexts to whichever context is reading: so only the context ids tell them apart.
+    mine = b"".join(c.audio or b"" for c in chunks if c.context_id == ctx)
+    assert mine == encode_pcm(synth_pcm("Next turn.", 44100), "pcm_f32le")
+    assert {c.context_id for c in chunks} <= {ctx, doomed}
     assert any(r.msg.get("cancel") is True for r in sdk.emu.received)
 
 
@@ -215,7 +244,7 @@ async def test_websocket_v2_compatible_send(sdk: Sdk) -> None:
         ws = sdk.client().tts.websocket(websocket_connection_options=sdk.ws_options())
         try:
             out = ws.send(
-                model_id="sonic-2",
+                model_id="sonic-3",
                 transcript="Backwards compatible.",
                 voice=MODE_ID_VOICE,
                 output_format={"container": "raw", "encoding": "pcm_s16le", "sample_rate": 22050},
@@ -303,11 +332,39 @@ async def test_rest_errors_map_to_sdk_exceptions(sdk: Sdk) -> None:
             output_format={"container": "raw", "encoding": "pcm_s16le", "sample_rate": 8000},
         )
 
+    def generate(**change: Any) -> None:
+        sdk.client().tts.generate(
+            **(
+                {
+                    "model_id": "sonic-3",
+                    "transcript": "Hi",
+                    "voice": VOICE,
+                    "output_format": {
+                        "container": "raw",
+                        "encoding": "pcm_s16le",
+                        "sample_rate": 8000,
+                    },
+                }
+                | change
+            )
+        )
+
     with pytest.raises(cartesia.AuthenticationError):
         await sdk.run(bad_key)
     with pytest.raises(cartesia.BadRequestError) as info:
         await sdk.run(bad_model)
     assert info.value.body["error_code"] == "model_not_found"  # type: ignore[index]
+    with pytest.raises(cartesia.BadRequestError) as info:
+        await sdk.run(lambda: generate(model_id="sonic-english"))
+    assert info.value.body["error_code"] == "model_sunsetted"  # type: ignore[index]
+    with pytest.raises(cartesia.NotFoundError) as missing:
+        await sdk.run(lambda: generate(voice="00000000-0000-0000-0000-000000000000"))
+    assert missing.value.body["error_code"] == "voice_not_found"  # type: ignore[index]
+    with pytest.raises(cartesia.NotFoundError):
+        await sdk.run(lambda: sdk.client().voices.get("00000000-0000-0000-0000-000000000000"))
+    with pytest.raises(cartesia.NotFoundError) as gone:
+        await sdk.run(lambda: sdk.client().post("/voices/mix", body={"voices": []}, cast_to=object))
+    assert "discontinued on 2026-06-01" in gone.value.body["message"]  # type: ignore[index]
 
 
 async def test_status_endpoint(sdk: Sdk) -> None:

@@ -9,8 +9,8 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from herald.cartesia.context import ready_for_first_push
 from herald.speech.feed import StreamIdle, TextAggregator, TextFeed
+from herald.text import ready_for_first_push
 
 
 def pieces(*chunks: str, close: bool = True) -> list[str]:

@@ -1,4 +1,4 @@
-"""A say's voice: the request body (id or embedding, generation_config), the speaker's
+"""A say's voice: the request body (voice by id, generation_config), the speaker's
 choice between a say's fields and the config's defaults, and the cache key."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import msgspec
 import trio
 
 from herald.cache import clip_key
-from herald.cartesia.protocol import VoiceParams, generation_request
+from herald.cartesia.protocol import generation_request
 from herald.commands import SayCommand, parse_say
 from herald.control.settings import Gate
 from herald.control.speaker import Speaker
 from herald.observable import Observable
 from herald.speech.transforms import PauseAfterQuestions, Spell
 from herald.speech.voicing import PlainTextVoice, Voicing
+from herald.voice import VoiceParams
 
 BASE = VoiceParams("sonic-3", "f786b574-daa5-4673-aa0c-cbe3e8534c02", "en", 24000)
-BLEND = tuple(i / 192 for i in range(192))
 
 
 def body(params: VoiceParams) -> dict[str, Any]:
@@ -32,10 +32,8 @@ def body(params: VoiceParams) -> dict[str, Any]:
     return decoded
 
 
-def test_voice_by_id_or_by_embedding() -> None:
+def test_voice_by_id_in_the_shape_every_version_takes() -> None:
     assert body(BASE)["voice"] == {"mode": "id", "id": BASE.voice}
-    by_embedding = body(dataclasses.replace(BASE, voice="blend", embedding=BLEND))
-    assert by_embedding["voice"] == {"mode": "embedding", "embedding": list(BLEND)}
 
 
 def test_generation_fields_only_when_set() -> None:
@@ -58,7 +56,9 @@ class FakeSettings:
     volume = Observable(100)
 
     def resolve_voice(self, voice: str | None) -> str:
-        return {"blend": "blend", None: BASE.voice}.get(voice, voice or BASE.voice)
+        return {"calm": "a0e99841-438c-4a64-b679-ae501e7d6091", None: BASE.voice}.get(
+            voice, voice or BASE.voice
+        )
 
     def gate(self, priority: str, volume: int | None) -> Gate:
         return Gate(True)
@@ -78,7 +78,7 @@ def test_say_fields_win_over_config_defaults() -> None:
     defaults = dataclasses.replace(
         BASE, speed=1.2, emotion="content", volume=0.8, pronunciation_dict_id="pdict_home"
     )
-    sp = speaker(defaults, Voicing({"blend": BLEND}))
+    sp = speaker(defaults, Voicing())
     plain = params_for(sp, {"text": "Hi"})
     assert plain == defaults
     own = params_for(
@@ -90,7 +90,7 @@ def test_say_fields_win_over_config_defaults() -> None:
             "loudness": 2,
             "volume": 20,  # the playback volume: not Cartesia's
             "pronunciation_dict_id": "pdict_say",
-            "voice": "blend",
+            "voice": "calm",
         },
     )
     assert (own.speed, own.emotion, own.volume, own.pronunciation_dict_id) == (
@@ -99,9 +99,9 @@ def test_say_fields_win_over_config_defaults() -> None:
         2.0,
         "pdict_say",
     )
-    assert (own.voice, own.embedding) == ("blend", BLEND)
+    assert own.voice == "a0e99841-438c-4a64-b679-ae501e7d6091"
     by_id = params_for(sp, {"text": "Hi", "voice": "a0e99841-438c-4a64-b679-ae501e7d6091"})
-    assert by_id.embedding is None
+    assert by_id.voice == "a0e99841-438c-4a64-b679-ae501e7d6091"
 
 
 def test_the_transforms_hook_is_the_voicings_text() -> None:
@@ -116,22 +116,19 @@ def test_the_transforms_hook_is_the_voicings_text() -> None:
 # --- the cache key ------------------------------------------------------------------
 
 
-def key_before_embeddings(text: str, params: VoiceParams) -> str:
-    """clip_key as it was before `embedding` existed (KEY_VERSION 1)."""
-    parts: dict[str, object] = {
-        f.name: getattr(params, f.name) for f in dataclasses.fields(params) if f.name != "embedding"
-    }
+def key_version_1(text: str, params: VoiceParams) -> str:
+    """clip_key as KEY_VERSION 1 defined it: every field of the params, the text, the
+    source. Clips cached by earlier releases must keep being found."""
+    parts: dict[str, object] = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     parts |= {"text": text, "source": "cartesia", "key_version": 1}
     canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def test_clips_cached_before_embeddings_keep_their_keys() -> None:
-    assert clip_key("Hello world.", BASE, "cartesia") == key_before_embeddings("Hello world.", BASE)
-    blend = dataclasses.replace(BASE, voice="blend", embedding=BLEND)
-    other = dataclasses.replace(blend, embedding=tuple(reversed(BLEND)))
-    keys = {clip_key("Hello world.", p, "cartesia") for p in (BASE, blend, other)}
-    assert len(keys) == 3
+def test_clips_cached_by_earlier_releases_keep_their_keys() -> None:
+    assert clip_key("Hello world.", BASE, "cartesia") == key_version_1("Hello world.", BASE)
+    other = dataclasses.replace(BASE, voice="a0e99841-438c-4a64-b679-ae501e7d6091")
+    assert clip_key("Hello world.", other, "cartesia") != clip_key("Hello world.", BASE, "cartesia")
 
 
 def test_the_key_is_the_transformed_text() -> None:

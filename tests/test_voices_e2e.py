@@ -1,4 +1,4 @@
-"""`herald run` end to end with the voice features: a cloned voice and a mix by name,
+"""`herald run` end to end with the voice features: a cloned voice and a named one,
 generation settings from the config and the say, the pronunciation dictionary, and the
 text transforms, all checked at the emulator (exact transcripts and fields) and in the
 audio herald played. A real mosquitto, the emulator, ALSA's file plugin."""
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from cartesia_emulator import Emulator, synth_pcm
+from cartesia_emulator import VOICES, Emulator, synth_pcm
 from daemon_harness import (
     KEY,
     Herald,
@@ -20,13 +20,10 @@ from daemon_harness import (
     start_online,
     stop_cleanly,
 )
-from herald.limits import mix_embeddings
 from mosquitto import Mosquitto
 from voice_clips import wav_bytes
 
 SAY = "herald/kitchen/say"
-A = [round(i / 192 - 0.5, 4) for i in range(192)]
-B = [0.25] * 192
 
 
 def configure(herald: Herald, cartesia: str, extra: str) -> Herald:
@@ -64,21 +61,18 @@ async def test_voices_settings_and_transforms_reach_cartesia_and_the_speaker(
     tmp_path: Path, mosquitto: Mosquitto, emulator: Emulator, observer: Observer
 ) -> None:
     grandma = await clone(emulator)
-    embedding_a = "[" + ", ".join(map(repr, A)) + "]"
-    embedding_b = "[" + ", ".join(map(repr, B)) + "]"
+    bright = VOICES[2].id
+    emulator.pronunciation_dicts.update({"pdict_home", "pdict_say"})  # the account has them
     herald = configure(
         Herald(tmp_path, mosquitto, emulator),
         cartesia=(
             'version = "2025-04-16"\n'
-            f'voices = [{{name = "grandma", id = "{grandma}"}}]\n'
+            f'voices = [{{name = "grandma", id = "{grandma}"}}, '
+            f'{{name = "bright", id = "{bright}"}}]\n'
             "speed = 1.1\n"
             'pronunciation_dict_id = "pdict_home"'
         ),
         extra=(
-            "[[cartesia.mix]]\n"
-            'name = "blend"\n'
-            f"voices = [{{embedding = {embedding_a}, weight = 1}}, "
-            f"{{embedding = {embedding_b}, weight = 3}}]\n"
             "[[transforms]]\n"
             'replace = {Siobhan = "Shiv-awn"}\n'
             "[[transforms]]\n"
@@ -100,7 +94,7 @@ async def test_voices_settings_and_transforms_reach_cartesia_and_the_speaker(
             {
                 "id": "t2",
                 "text": "Two voices in one.",
-                "voice": "blend",
+                "voice": "bright",
                 "emotion": "calm",
                 "pronunciation_dict_id": "pdict_say",
             },
@@ -123,10 +117,7 @@ async def test_voices_settings_and_transforms_reach_cartesia_and_the_speaker(
     assert one_first["generation_config"] == {"speed": 1.1, "volume": 1.5}
     assert one_first["pronunciation_dict_id"] == "pdict_home"
     assert two == "Two voices in one."
-    assert two_first["voice"] == {
-        "mode": "embedding",
-        "embedding": list(mix_embeddings([(A, 1), (B, 3)])),
-    }
+    assert two_first["voice"] == {"mode": "id", "id": bright}
     assert two_first["generation_config"] == {"speed": 1.1, "emotion": "calm"}
     assert two_first["pronunciation_dict_id"] == "pdict_say"
 

@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-from herald.secret import Secret
+from herald.secret import MIN_MASKED, Secret, mask
 
 
 class RedactSecrets(logging.Filter):
@@ -15,19 +15,18 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
         super().__init__()
-        self._values = [s.reveal() for s in secrets if s.reveal()]
+        self._secrets = [s for s in secrets if len(s.reveal()) >= MIN_MASKED]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._values:
+        if not self._secrets:
             return True
         text = record.getMessage()
-        if any(v in text for v in self._values):
-            for v in self._values:
-                text = text.replace(v, "********")
-            record.msg, record.args = text, None
+        masked = mask(text, self._secrets)
+        if masked != text:
+            record.msg, record.args = masked, None
         if record.exc_info and record.exc_info[1] is not None:
             exc_text = str(record.exc_info[1])
-            if any(v in exc_text for v in self._values):
+            if mask(exc_text, self._secrets) != exc_text:
                 record.exc_info = None
                 record.msg = f"{record.msg} (exception hidden: it held a secret)"
         return True

@@ -1,12 +1,16 @@
 """Secrets that cannot leak by accident: no repr, str or format shows the value."""
 
 import hmac
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import final
 
-__all__ = ["Secret", "SecretFileError", "read_secret_file"]
+__all__ = ["MASK", "Secret", "SecretFileError", "mask", "read_secret_file"]
 
-_MASK = "********"
+MASK = "********"
+_MASK = MASK
+MIN_MASKED = 3  # masking one or two characters would only garble the text
 MAX_SECRET_BYTES = 65536  # a key or password; anything larger is the wrong file
 
 
@@ -90,3 +94,23 @@ def read_secret_file(path: Path | str) -> Secret:
     if text is None:
         raise SecretFileError(path, "not valid UTF-8")
     return Secret(text.rstrip("\r\n"))
+
+
+def mask(text: str, secrets: Iterable[Secret | None]) -> str:
+    """``text`` with every secret's value masked, as written and as JSON escapes it.
+
+    The one masking rule, for log lines, events, the state, error texts and doctor's
+    output: a hostile or careless peer (a server error that echoes the key) must not
+    get a secret published.
+    """
+    for secret in secrets:
+        if secret is None:
+            continue
+        value = secret.reveal()
+        if len(value) < MIN_MASKED:
+            continue
+        text = text.replace(value, MASK)
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            text = text.replace(escaped, MASK)
+    return text

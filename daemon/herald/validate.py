@@ -1,9 +1,13 @@
-"""Validation machinery for the config: msgspec, one key at a time, every error collected.
+"""The one validation engine, for the config and for MQTT payloads: msgspec, one key at
+a time, every problem collected.
 
-msgspec stops at the first error of a Struct, so each key of a TOML table is converted on
-its own against its field's type (constraints included), and the errors are phrased from
-what `msgspec.inspect` says the type allows: `mqtt.port = 70000: must be an integer from 1
-to 65535`. Nothing here knows about herald's sections; config.py holds those.
+msgspec stops at the first error of a Struct, so each key of a table (a TOML section, a
+JSON command) is converted on its own against its field's type (constraints included),
+and what is allowed is phrased from what `msgspec.inspect` says of the type (its
+`Meta(description=...)` when it has one): "an integer from 1 to 65535". The config
+words its errors `mqtt.port = 70000: must be ...`, a command `"volume": must be ...,
+got 150`; both come from `convert_members`. Nothing here knows herald's sections or
+commands.
 """
 
 import datetime as dt
@@ -11,13 +15,16 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
 
 __all__ = [
+    "Problem",
+    "allowed_keys",
     "bad_value",
+    "convert_members",
     "describe",
     "format_key",
     "format_path",
@@ -32,6 +39,47 @@ _MAX_VALUE_CHARS = 60
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
+class Problem(NamedTuple):
+    """A key that is not a field (``expected`` None), or a value its field's type refuses."""
+
+    key: str
+    value: object
+    expected: Any  # the field's type; None for an unknown key
+
+
+def convert_members(
+    struct_type: type[msgspec.Struct],
+    members: Mapping[str, object],
+    *,
+    ignore_unknown: bool = False,
+    unwrap: Callable[[object], object] = lambda value: value,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Convert each member to its field (by encoded name) in `struct_type`.
+
+    Returns the valid values (by attribute name, ready for the Struct's constructor) and
+    the problems, in the members' order. ``unwrap`` turns a member into what is
+    converted (a JSON number kept as written, say, into its value).
+    """
+    fields = {f.encode_name: f for f in msgspec.structs.fields(struct_type)}
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in members.items():
+        field = fields.get(key)
+        if field is None:
+            if not ignore_unknown:
+                problems.append(Problem(key, value, None))
+            continue
+        try:
+            values[field.name] = msgspec.convert(unwrap(value), field.type)
+        except msgspec.ValidationError:
+            problems.append(Problem(key, value, field.type))
+    return values, problems
+
+
+def allowed_keys(struct_type: type[msgspec.Struct]) -> list[str]:
+    return [f.encode_name for f in msgspec.structs.fields(struct_type)]
+
+
 def validate_table(
     struct_type: type[msgspec.Struct], table: Mapping[str, object], path: str
 ) -> tuple[dict[str, Any], list[str]]:
@@ -40,19 +88,14 @@ def validate_table(
     Returns the valid values (by attribute name, ready for the Struct's constructor) and
     one error per unknown key or bad value, each naming `path.key`.
     """
-    fields = {f.encode_name: f for f in msgspec.structs.fields(struct_type)}
-    values: dict[str, Any] = {}
-    errors: list[str] = []
-    for key, value in table.items():
-        field = fields.get(key)
-        if field is None:
-            allowed = ", ".join(fields)
-            errors.append(f"{path}.{format_key(key)}: unknown key (allowed: {allowed})")
-            continue
-        try:
-            values[field.name] = msgspec.convert(value, field.type)
-        except msgspec.ValidationError:
-            errors.append(bad_value(f"{path}.{key}", value, field.type))
+    values, problems = convert_members(struct_type, table)
+    allowed = ", ".join(allowed_keys(struct_type))
+    errors = [
+        f"{path}.{format_key(p.key)}: unknown key (allowed: {allowed})"
+        if p.expected is None
+        else bad_value(f"{path}.{p.key}", p.value, p.expected)
+        for p in problems
+    ]
     return values, errors
 
 

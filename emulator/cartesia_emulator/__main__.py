@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import ssl
 import sys
@@ -26,6 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttfb-ms", type=float, default=0.0, help="delay before first chunk")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="delay between chunks")
     parser.add_argument("--idle-timeout", type=float, default=300.0, help="idle close, seconds")
+    parser.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        help="the emulated day, YYYY-MM-DD (it decides which models are sunset)",
+    )
+    parser.add_argument(
+        "--pronunciation-dict",
+        action="append",
+        default=[],
+        help="a pronunciation dictionary id the account owns (repeatable)",
+    )
     return parser
 
 
@@ -65,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         faults=faults,
         port=args.port,
     )
+    if args.today is not None:
+        emu.today = args.today
+    emu.pronunciation_dicts.update(args.pronunciation_dict)
     trio.run(_run, emu)
     return 0
 

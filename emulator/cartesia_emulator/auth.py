@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import ApiError, title_for, unauthorized
+from .versions import known
 
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -55,7 +56,8 @@ def admit(
     """Return the caller's API version, or raise the ApiError to reject it with.
 
     A bad key is 401 first, whatever the faults say; then the ``reject_status``
-    fault; then a missing or malformed version (400).
+    fault; then a missing or malformed version (400) or one the service does not
+    serve (404; see versions.py for the texts and their sources).
     """
     if credential(headers, query) not in api_keys:
         raise unauthorized()
@@ -65,10 +67,22 @@ def admit(
     if version is None:
         raise ApiError(
             400,
-            "Missing version",
-            "The Cartesia-Version header (or cartesia_version query parameter) is required.",
+            "Missing Cartesia-Version",
+            "Cartesia-Version header is required in YYYY-MM-DD form.",
             "missing_version",
         )
     if not _VERSION.match(version):
-        raise ApiError(400, "Invalid version", f"Unknown Cartesia-Version {version!r}.")
+        raise ApiError(
+            400,
+            "Invalid Cartesia-Version",
+            f"Invalid Cartesia-Version header {version!r}: use a date in YYYY-MM-DD form.",
+            "invalid_version",
+        )
+    if not known(version):
+        raise ApiError(
+            404,
+            "API version not found",
+            "No API schema exists for the requested Cartesia-Version.",
+            "version_not_found",
+        )
     return version

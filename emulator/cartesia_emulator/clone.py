@@ -15,15 +15,11 @@ import struct
 from dataclasses import dataclass
 
 from .errors import ApiError, invalid_request
-from .voices import NEW_SHAPE_SINCE, Catalogue, Voice
+from .models import SUPPORTED_LANGUAGES as LANGUAGES
+from .versions import NEW_VOICE_SHAPE, since
+from .voices import Catalogue, Voice
 
 MIN_CLIP_SECONDS = 5.0
-# The SDK's SupportedLanguage (types/supported_language.py).
-_LANGUAGES_WORDS = (
-    "en fr de es pt zh ja hi it ko nl pl ru sv tr tl bg ro ar cs el fi hr ms sk da ta "
-    "uk hu no vi bn th he ka id te gu kn ml mr pa or ur"
-)
-LANGUAGES = frozenset(_LANGUAGES_WORDS.split())
 _OLD_ONLY = frozenset({"enhance", "mode"})
 _NEW_ONLY = frozenset({"accent"})
 _ALWAYS = frozenset({"clip", "name", "language", "description", "base_voice_id"})
@@ -40,7 +36,7 @@ def clone_voice(catalogue: Catalogue, content_type: str, body: bytes, version: s
     """Validate the form and add the voice; raise ApiError(400) like the API would."""
     parts = parse_multipart(content_type, body)
     fields: dict[str, Part] = {}
-    allowed = _ALWAYS | (_NEW_ONLY if version >= NEW_SHAPE_SINCE else _OLD_ONLY)
+    allowed = _ALWAYS | (_NEW_ONLY if since(version, NEW_VOICE_SHAPE) else _OLD_ONLY)
     for part in parts:
         if part.name not in allowed:
             raise invalid_request(f"Unknown field {part.name!r}.", "invalid_field")
@@ -146,8 +142,8 @@ def clip_seconds(data: bytes) -> float:
             if tag not in (1, 3) or not channels or not rate or not block_align:
                 raise _undecodable()
             available = len(data) - pos - 8
-            frames = min(size, available) // block_align
-            return frames / rate
+            frames: int = min(size, available) // block_align
+            return frames / int(rate)
         pos += 8 + size + (size & 1)
     raise _undecodable()
 

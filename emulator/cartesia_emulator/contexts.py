@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,17 +29,29 @@ class Segment:
     end: bool = False
 
 
+Frame = dict[str, object] | str  # a message, or raw JSON text sent as it is
+
+
 class Output(Protocol):
     """What a context's generator needs from its connection."""
 
     @property
     def faults(self) -> Faults: ...
 
-    async def emit(self, ctx: Context, msg: dict[str, object]) -> None: ...
+    async def emit(self, ctx: Context, msg: Frame) -> None: ...
 
     def fail(self, ctx: Context, err: ApiError) -> None: ...
 
     def finished(self, ctx: Context) -> None: ...
+
+
+def deep_frame(context_id: str, depth: int) -> str:
+    """A ``chunk`` frame whose ``data`` nests ``depth`` arrays: built as text, since
+    json.dumps itself would overflow the recursion limit."""
+    head = json.dumps({"type": "chunk", "done": False, "status_code": STATUS_PARTIAL})
+    return f'{head[:-1]}, "context_id": {json.dumps(context_id)}, "data": ' + (
+        "[" * depth + "]" * depth + "}"
+    )
 
 
 class Context:
@@ -64,6 +77,10 @@ class Context:
         self.flush_id = 1
         self.flushed = False  # flush_id goes on chunks only once a flush has happened
         self.samples_out = 0  # audio sent so far, the timestamps' time base
+        self.chunks_sent = 0
+        self.audio_bytes = 0  # audio sent, decoded, in the context's encoding
+        self.done_sent = False
+        self.deep_sent = False
 
     def feed(self, transcript: str, *, more: bool, flush: bool) -> None:
         """Add one push's text; queue the words it completes."""
@@ -107,7 +124,7 @@ class Context:
     async def _generate(self, out: Output) -> None:
         fmt = self.synthesis.output_format
         rng = random.Random(f"{out.faults.seed}:{self.id}")
-        chunks_sent = 0
+        first = True
         while True:
             segment = await self.segments.get()
             started = trio.current_time()
@@ -115,31 +132,70 @@ class Context:
             step = 2 * max(1, out.faults.chunk_samples)
             for start in range(0, len(pcm), step):
                 faults = out.faults
-                if chunks_sent == 0:
+                if self.chunks_sent == 0:
                     await trio.sleep(faults.ttfb)
                 else:
                     jitter = rng.uniform(0.0, faults.chunk_jitter) if faults.chunk_jitter else 0.0
                     await trio.sleep(faults.chunk_delay + jitter)
                 failure = out.faults.error_after_chunks
-                if failure is not None and chunks_sent >= failure[0]:
+                if failure is not None and self.chunks_sent >= failure[0]:
                     status, message = failure[1], failure[2]
                     out.fail(self, ApiError(status, title_for(status), message, "injected"))
                     return
-                msg = self._base("chunk")
                 audio = encode_pcm(pcm[start : start + step], fmt.encoding)
-                msg["data"] = base64.b64encode(audio).decode("ascii")
-                msg["step_time"] = round((trio.current_time() - started) * 1000.0, 3)
-                await out.emit(self, msg)
-                chunks_sent += 1
+                await self._emit_chunk(out, audio, started)
             await self._emit_timings(out, segment.words)
+            if first:
+                first = False
+                await self._flood(out, started)
             if segment.flush:
                 flush = self._base("flush_done") | {"flush_done": True, "flush_id": self.flush_id}
-                await out.emit(self, flush)
+                await self._emit(out, flush)
                 self.flush_id += 1
                 self.flushed = True
             if segment.end:
-                await out.emit(self, self._base("done", done=True))
+                if not self.done_sent:
+                    await self._emit(out, self._base("done", done=True))
                 return
+
+    async def _emit(self, out: Output, msg: dict[str, object]) -> None:
+        """Every frame of the context goes out through here, past the frame faults."""
+        faults = out.faults
+        hang = faults.hang_after_chunks
+        if hang is not None and self.chunks_sent >= hang:
+            await trio.sleep_forever()
+        deep = faults.deep_frame_after_chunks
+        if deep is not None and not self.deep_sent and self.chunks_sent >= deep:
+            self.deep_sent = True
+            await out.emit(self, deep_frame(self.id, faults.deep_frame_depth))
+        if msg["type"] == "chunk" and faults.done_before_audio and not self.done_sent:
+            self.done_sent = True
+            await out.emit(self, self._base("done", done=True))
+        await out.emit(self, msg)
+
+    async def _emit_chunk(self, out: Output, audio: bytes, started: float) -> None:
+        msg = self._base("chunk")
+        msg["data"] = base64.b64encode(audio).decode("ascii")
+        msg["step_time"] = round((trio.current_time() - started) * 1000.0, 3)
+        await self._emit(out, msg)
+        self.chunks_sent += 1
+        self.audio_bytes += len(audio)
+
+    async def _flood(self, out: Output, started: float) -> None:
+        """The flood_audio_bytes fault: filler chunks, undelayed, up to the limit."""
+        limit = out.faults.flood_audio_bytes
+        if limit is None or self.audio_bytes >= limit:
+            return
+        fmt = self.synthesis.output_format
+        samples = max(1, out.faults.chunk_samples)
+        tone = word_pcm("flood", fmt.sample_rate)
+        filler = encode_pcm((tone * (samples * 2 // len(tone) + 1))[: samples * 2], fmt.encoding)
+        width = len(filler) // samples
+        while self.audio_bytes < limit:
+            room = (limit - self.audio_bytes + width - 1) // width * width
+            sent = self.audio_bytes
+            await self._emit_chunk(out, filler[:room], started)
+            self.samples_out += (self.audio_bytes - sent) // width
 
     async def _emit_timings(self, out: Output, words: tuple[str, ...]) -> None:
         """Word (and phoneme) timestamps for a segment, after its chunks, then advance."""
@@ -154,11 +210,13 @@ class Context:
             tone = tone_samples(word, rate)
             starts.append(round(offset / rate, 6))
             ends.append(round((offset + tone) / rate, 6))
-            # One "phoneme" per character, spread evenly over the tone.
-            for i, ch in enumerate(word):
+            # One "phoneme" per character but spaces (a tag may hold some), spread
+            # evenly over the tone.
+            chars = [ch for ch in word if not ch.isspace()]
+            for i, ch in enumerate(chars):
                 phones.append(ch)
-                p_starts.append(round((offset + tone * i / len(word)) / rate, 6))
-                p_ends.append(round((offset + tone * (i + 1) / len(word)) / rate, 6))
+                p_starts.append(round((offset + tone * i / len(chars)) / rate, 6))
+                p_ends.append(round((offset + tone * (i + 1) / len(chars)) / rate, 6))
             offset += len(word_pcm(word, rate)) // 2
         self.samples_out = offset
         if not words:
@@ -166,8 +224,8 @@ class Context:
         if self.timestamps:
             msg = self._base("timestamps")
             msg["word_timestamps"] = {"words": list(words), "start": starts, "end": ends}
-            await out.emit(self, msg)
+            await self._emit(out, msg)
         if self.phonemes:
             msg = self._base("phoneme_timestamps")
             msg["phoneme_timestamps"] = {"phonemes": phones, "start": p_starts, "end": p_ends}
-            await out.emit(self, msg)
+            await self._emit(out, msg)

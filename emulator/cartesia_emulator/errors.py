@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-# From this version on, errors are structured JSON (DOCS api-errors).
-STRUCTURED_SINCE = "2026-03-01"
+from .versions import STRUCTURED_ERRORS, since
 
 _TITLES = {
     400: "Bad request",
@@ -28,12 +27,27 @@ def title_for(status: int) -> str:
 class ApiError(Exception):
     """An error the real API would answer with: status, title, message, error code."""
 
-    def __init__(self, status: int, title: str, message: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        message: str,
+        code: str | None = None,
+        *,
+        doc_url: str | None = None,
+    ) -> None:
         super().__init__(f"{status} {title}: {message}")
         self.status = status
         self.title = title
         self.message = message
         self.code = code
+        self.doc_url = doc_url
+
+    def echoing(self, credential: str | None) -> ApiError:
+        """The same error with the caller's credential in its message (a hostile
+        server's echo: the ``echo_api_key`` fault)."""
+        message = f"{self.message} (request made with API key {credential or '<none>'})"
+        return ApiError(self.status, self.title, message, self.code, doc_url=self.doc_url)
 
     @property
     def legacy_text(self) -> str:
@@ -42,20 +56,30 @@ class ApiError(Exception):
 
 
 def is_structured(version: str | None) -> bool:
-    return version is not None and version >= STRUCTURED_SINCE
+    """Structured JSON from 2026-03-01 on; an unknown or missing version has no shape
+    of its own, so it gets the legacy text."""
+    return since(version, STRUCTURED_ERRORS)
+
+
+def _structured(err: ApiError, request_id: str) -> dict[str, object]:
+    body: dict[str, object] = {
+        "error_code": err.code,
+        "title": err.title,
+        "message": err.message,
+        "request_id": request_id,
+    }
+    if err.doc_url is not None:  # "Omitted when not available" (DOCS api-errors)
+        body["doc_url"] = err.doc_url
+    return body
 
 
 def ws_error(err: ApiError, version: str | None, context_id: str | None) -> dict[str, object]:
     """The ``type: error`` WebSocket message for ``err`` in the shape ``version`` uses."""
     msg: dict[str, object] = {"type": "error", "done": True, "status_code": err.status}
     if is_structured(version):
-        request_id = f"{uuid.uuid4()}:{context_id or ''}:{uuid.uuid4()}"
-        msg |= {
-            "title": err.title,
-            "message": err.message,
-            "error_code": err.code,
-            "request_id": request_id,
-        }
+        # On the WS the request id "may be a UUID or a derived per-message ID string";
+        # the docs' example is <uuid>:<context_id>:<uuid>.
+        msg |= _structured(err, f"{uuid.uuid4()}:{context_id or ''}:{uuid.uuid4()}")
     else:
         msg["error"] = err.legacy_text
     if context_id is not None:
@@ -66,13 +90,7 @@ def ws_error(err: ApiError, version: str | None, context_id: str | None) -> dict
 def rest_error(err: ApiError, version: str | None) -> tuple[str, bytes]:
     """Content type and body of a REST error: JSON from 2026-03-01, plain text before."""
     if is_structured(version):
-        body = {
-            "error_code": err.code,
-            "title": err.title,
-            "message": err.message,
-            "request_id": str(uuid.uuid4()),
-        }
-        return "application/json", json.dumps(body).encode()
+        return "application/json", json.dumps(_structured(err, str(uuid.uuid4()))).encode()
     return "text/plain; charset=utf-8", err.legacy_text.encode()
 
 

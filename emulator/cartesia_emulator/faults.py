@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Depth of the deep_frame_after_chunks frame: 1000 nested arrays are about 2 KB, and
+# deeper than Python's json module (RecursionError) or a naive recursive parser takes.
+DEEP_FRAME_DEPTH = 1000
+
 
 @dataclass
 class Faults:
@@ -46,3 +50,26 @@ class Faults:
     page_cap: int | None = None
     """GET /voices returns at most this many voices per page, whatever ``limit`` asks
     (a server may send fewer than asked; clients must follow the cursor regardless)."""
+    deep_frame_after_chunks: int | None = None
+    """Once a context has sent this many chunks (0: before its first), send one extra
+    ``chunk`` frame for it whose ``data`` is ``deep_frame_depth`` nested arrays
+    (``[[[...]]]``, about 2 KB); the context then goes on as usual."""
+    deep_frame_depth: int = DEEP_FRAME_DEPTH
+    """Nesting depth of the deep_frame_after_chunks frame."""
+    hang_after_chunks: int | None = None
+    """Once a context has sent this many chunks (0: none), it sends nothing more: no
+    chunk, timestamps, flush_done or done. The socket stays open, answers pings and
+    serves other contexts; only the idle timeout (or the client) ends it."""
+    flood_audio_bytes: int | None = None
+    """After the audio of its first push, each context streams filler audio until it
+    has sent this many bytes of audio (decoded, in its encoding), with no delay between
+    chunks, then goes on as usual (its remaining audio, then done). E.g. 200_000_000
+    for a runaway generation a client must cut off."""
+    done_before_audio: bool = False
+    """Each context sends ``done`` before its first chunk, then all its audio as usual
+    and no second ``done``: the frames after ``done`` are late frames to drop."""
+    echo_api_key: bool = False
+    """Every error the emulator answers (WS error frames, rejected WS handshakes, REST
+    errors) has the credential the caller presented appended to its message, as a
+    hostile or careless server echoing the request would. Combine with
+    ``error_after_chunks``, ``reject_status`` or a bad request to trigger one."""

@@ -1,5 +1,5 @@
 """The REST endpoints: POST /tts/bytes, GET /voices, GET /voices/{id},
-POST /voices/clone, GET /."""
+POST /voices/clone, GET /; and the answer to the endpoints discontinued in 2026."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 import trio
 
 from .audio import is_speakable, synth_pcm
-from .auth import admit, api_version
+from .auth import admit, api_version, credential
 from .clone import clone_voice
 from .codecs import encode_pcm, wav_header
 from .errors import ApiError, invalid_request, not_found, rest_error
 from .http_server import HttpRequest, HttpResponse
 from .streams import TcpStream
 from .validation import parse_synthesis
-from .voices import NEW_SHAPE_SINCE, Voice, clone_json, voice_json
+from .versions import NEW_VOICE_SHAPE, since
+from .voices import Voice, clone_json, voice_json
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -37,6 +38,18 @@ WS_ONLY_FIELDS = (
     "max_buffer_delay_ms",
 )
 _GENDERS = ("masculine", "feminine", "gender_neutral")
+
+# Discontinued on 2026-06-01 for every version [C-changes]: Voice Embedding
+# (POST /voices/clone/clip), Mix Voices (POST /voices/mix), Create Voice from an
+# embedding (POST /voices). The docs only say such requests "return an error". The
+# one observed answer of the service to an endpoint a version has no schema for is
+# 404 (cartesia-js #101), so these are 404 in the caller's version's shape, naming
+# the replacement; neither 405 nor 410 has any source.
+DISCONTINUED = {
+    ("POST", "/voices/clone/clip"): "Use POST /voices/clone, which returns a voice id.",
+    ("POST", "/voices/mix"): "Mixing voices has no replacement.",
+    ("POST", "/voices"): "Use POST /voices/clone, which returns a voice id.",
+}
 
 
 def _json(status: int, body: object) -> HttpResponse:
@@ -62,6 +75,8 @@ class RestApi:
             )
             return await self._route(request, admitted)
         except ApiError as err:
+            if self._emu.faults.echo_api_key:
+                err = err.echoing(credential(request.headers, query))
             return self._error(err, version)
 
     def _error(self, err: ApiError, version: str | None) -> HttpResponse:
@@ -70,6 +85,13 @@ class RestApi:
 
     async def _route(self, request: HttpRequest, version: str) -> HttpResponse:
         path = request.target.path.rstrip("/")
+        if (instead := DISCONTINUED.get((request.method, path))) is not None:
+            raise ApiError(
+                404,
+                "Not found",
+                f"{request.method} {path} was discontinued on 2026-06-01. {instead}",
+                "not_found",
+            )
         if path == "/tts/bytes":
             if request.method != "POST":
                 raise ApiError(405, "Method not allowed", "Use POST.")
@@ -82,15 +104,15 @@ class RestApi:
             if request.method != "POST":
                 raise ApiError(405, "Method not allowed", "Use POST.")
             content_type = request.headers.get("content-type", "")
-            voice = clone_voice(self._emu.catalogue, content_type, request.body, version)
-            return _json(200, clone_json(voice, version))
+            made = clone_voice(self._emu.catalogue, content_type, request.body, version)
+            return _json(200, clone_json(made, version))
         if path.startswith("/voices/") and path.count("/") == 2:
             if request.method != "GET":
                 raise ApiError(405, "Method not allowed", "Use GET.")
             voice = self._emu.catalogue.get(path.removeprefix("/voices/"))
             if voice is None:
                 raise not_found("The voice")
-            return _json(200, voice_json(voice, version, detail=True))
+            return _json(200, voice_json(voice, version))
         raise not_found(f"The path {request.target.path}")
 
     async def _tts_bytes(self, request: HttpRequest, version: str) -> HttpResponse:
@@ -106,11 +128,9 @@ class RestApi:
         transcript = body.get("transcript")
         if not isinstance(transcript, str) or not is_speakable(transcript):
             raise invalid_request("transcript must contain speakable text.", "transcript_empty")
-        if version >= NEW_SHAPE_SINCE and body.get("language") and body.get("locale"):
+        if since(version, NEW_VOICE_SHAPE) and body.get("language") and body.get("locale"):
             raise invalid_request("Set language or locale, not both.")
-        synthesis = parse_synthesis(
-            body, version, self._emu.catalogue, containers=("raw", "wav", "mp3")
-        )
+        synthesis = parse_synthesis(body, version, self._emu, containers=("raw", "wav", "mp3"))
         fmt = synthesis.output_format
         audio = encode_pcm(synth_pcm(transcript, fmt.sample_rate), fmt.encoding)
         headers = [("content-type", "audio/wav" if fmt.container == "wav" else "audio/pcm")]
@@ -168,7 +188,7 @@ class RestApi:
         has_more = len(items) > size
         expand = request.target.multi.get("expand[]", []) + request.target.multi.get("expand", [])
         data = [voice_json(v, version) for v in page]
-        if "preview_file_url" in expand and version >= NEW_SHAPE_SINCE:
+        if "preview_file_url" in expand and since(version, NEW_VOICE_SHAPE):
             for shape in data:
                 shape["preview_file_url"] = None  # the emulator has no previews
         next_page = page[-1].id if has_more and page else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 
 import h11
@@ -12,10 +13,11 @@ import wsproto.utilities
 from .faults import Faults
 from .http_head import RequestHead, read_head
 from .http_server import serve_http
+from .models import SERVICE_DATE
 from .records import Handshake, Received
 from .rest import RestApi
 from .streams import ReplayStream, TcpStream
-from .voices import Catalogue
+from .voices import PRONUNCIATION_DICTS, Catalogue
 from .ws_session import Session, serve_websocket
 
 HOST = "127.0.0.1"
@@ -55,6 +57,11 @@ class Emulator:
         self.port = port
         # The voices: the built-in ones, then those cloned through POST /voices/clone.
         self.catalogue = Catalogue()
+        # The pronunciation dictionary ids the account owns; tests add their own.
+        self.pronunciation_dicts: set[str] = set(PRONUNCIATION_DICTS)
+        # The day the emulated service lives in: it decides which models are sunset
+        # (models.py). Tests may move it, even while the emulator serves.
+        self.today: dt.date = SERVICE_DATE
         self.received: list[Received] = []
         self.handshakes: list[Handshake] = []
         # context_id -> trio time its first chunk went out: with the first request's

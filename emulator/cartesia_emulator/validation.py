@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from typing import Protocol
 
 from .codecs import ENCODINGS
 from .errors import ApiError, invalid_request
-from .voices import EMBEDDING_SIZE, EMBEDDINGS_UNTIL, Catalogue
+from .models import SUPPORTED_LANGUAGES, check_model
+from .versions import NOT_FOUND_IS_404, VOICE_SHORTHAND, since
+from .voices import Catalogue
 
-MODELS = frozenset(
-    {
-        "sonic-3.5",
-        "sonic-3",
-        "sonic-latest",
-        "sonic-2",
-        "sonic-turbo",
-        "sonic",
-        "sonic-english",
-        "sonic-multilingual",
-    }
-)
-# Dated snapshots: sonic-3.5-2026-05-04, sonic-3-2025-10-27, sonic-2-2025-03-07, ...
-_DATED_MODEL = re.compile(r"^sonic(?:-3\.5|-3|-2|-turbo)?-\d{4}-\d{2}-\d{2}$")
 MIN_RATE, MAX_RATE = 8000, 48000
 # generation_config (PY4 generation_config_param.py: "between [0.6, 1.5] inclusive",
 # "[0.5, 2.0] inclusive"; the emotions of types/emotion.py).
@@ -40,6 +29,19 @@ _EMOTIONS_WORDS = (
 EMOTIONS = frozenset(_EMOTIONS_WORDS.split())
 
 
+class Account(Protocol):
+    """What validation needs to know of the caller's account and of the day."""
+
+    @property
+    def catalogue(self) -> Catalogue: ...
+
+    @property
+    def pronunciation_dicts(self) -> Set[str]: ...
+
+    @property
+    def today(self) -> dt.date: ...
+
+
 @dataclass(frozen=True)
 class OutputFormat:
     container: str
@@ -52,60 +54,59 @@ class Synthesis:
     """The fields that must stay the same for the whole of a context."""
 
     model_id: str
-    voice: str  # a catalogue id, or "embedding:<hash>" for an embedding voice
+    voice: str  # a catalogue id
     language: str | None
     output_format: OutputFormat
 
 
-def parse_model(raw: object) -> str:
-    if isinstance(raw, str) and (raw in MODELS or _DATED_MODEL.match(raw)):
-        return raw
-    # The OAS example: 400, error_code model_not_found, title "Invalid model".
-    raise ApiError(
-        400,
-        "Invalid model",
-        "The model is not valid, make sure it is a valid model ID.",
-        "model_not_found",
+def embeddings_gone() -> ApiError:
+    # Embedding voices are refused on every version since 2026-06-01 [C-changes]
+    # ("stopped accepting voice embeddings"); the docs show no error text for it.
+    return invalid_request(
+        "Voice embeddings are no longer supported (discontinued 2026-06-01). "
+        'Use a voice id: {"mode": "id", "id": "<voice id>"}.',
+        "invalid_voice",
     )
 
 
 def parse_voice(raw: object, version: str, catalogue: Catalogue) -> str:
-    """A voice id from any of the specifier shapes the versions allow.
+    """A voice id from the specifier shapes ``version`` allows.
 
-    ``{"mode": "id", "id": ...}`` works everywhere; a bare id string or
-    ``{"id": ...}`` (PY4, 2026-08-14) is accepted on all versions too, since
-    older servers never saw them; embeddings only up to 2025-11-04.
+    Up to 2026-03-01 only ``{"mode": "id", "id": ...}``: ``mode`` is a required
+    literal in FERN's TTSRequestVoiceSpecifier (2025-04-16) and the OAS. From
+    2026-08-14 also a bare id string or ``{"id": ...}`` (PY4
+    ``voice_specifier_param.py``: ``Union[str, TTSRequestVoiceObject]``, extra keys
+    allowed, so the ``mode`` form still passes). Embeddings never (see above).
     """
-    if isinstance(raw, str):
+    shorthand = since(version, VOICE_SHORTHAND)
+    if isinstance(raw, str) and shorthand:
         voice_id: object = raw
     elif isinstance(raw, Mapping):
-        mode = raw.get("mode", "id")
-        if mode == "embedding":
-            return _embedding_voice(raw.get("embedding"), version)
-        if mode != "id":
+        mode = raw.get("mode")
+        if mode == "embedding" or ("embedding" in raw and "id" not in raw):
+            raise embeddings_gone()
+        if mode is None and not shorthand:
+            raise invalid_request('voice.mode is required ("id").', "invalid_voice")
+        if mode is not None and mode != "id":
             raise invalid_request(f"Unknown voice mode {mode!r}.", "invalid_voice")
         voice_id = raw.get("id")
+    elif isinstance(raw, str):
+        raise invalid_request(
+            'voice must be an object {"mode": "id", "id": ...} in this API version.',
+            "invalid_voice",
+        )
     else:
         raise invalid_request("A voice is required.", "invalid_voice")
-    if not isinstance(voice_id, str) or voice_id not in catalogue:
-        raise ApiError(400, "Voice not found", f"No voice with id {voice_id!r}.", "voice_not_found")
+    if not isinstance(voice_id, str) or not voice_id:
+        raise invalid_request("voice.id must be a voice id.", "invalid_voice")
+    if voice_id not in catalogue:
+        # 404 from 2026-03-01 "instead of ambiguous errors" (changelog March 2026);
+        # before, the emulator keeps the 400 it always answered.
+        status = 404 if since(version, NOT_FOUND_IS_404) else 400
+        raise ApiError(
+            status, "Voice not found", f"No voice with id {voice_id!r}.", "voice_not_found"
+        )
     return voice_id
-
-
-def _embedding_voice(embedding: object, version: str) -> str:
-    if version > EMBEDDINGS_UNTIL:
-        raise invalid_request(
-            "Voice embeddings are not accepted in this API version.", "invalid_voice"
-        )
-    if (
-        not isinstance(embedding, list)
-        or len(embedding) != EMBEDDING_SIZE
-        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in embedding)
-    ):
-        raise invalid_request(
-            f"A voice embedding must be {EMBEDDING_SIZE} numbers.", "invalid_voice"
-        )
-    return f"embedding:{hash(tuple(embedding)) & 0xFFFFFFFF:08x}"
 
 
 def parse_output_format(raw: object, containers: tuple[str, ...]) -> OutputFormat:
@@ -140,11 +141,18 @@ def parse_language(msg: Mapping[str, object]) -> str | None:
         return None
     if not isinstance(language, str) or not language:
         raise invalid_request("language must be a language code.", "invalid_language")
+    if language not in SUPPORTED_LANGUAGES:
+        raise ApiError(
+            400,
+            "Language not supported",
+            f"Unsupported language {language!r}.",
+            "language_not_supported",
+        )
     return language
 
 
-def parse_generation(msg: Mapping[str, object]) -> None:
-    """Check ``generation_config`` and ``pronunciation_dict_id``, or raise ApiError(400)."""
+def parse_generation(msg: Mapping[str, object], version: str, account: Account) -> None:
+    """Check ``generation_config`` and ``pronunciation_dict_id``, or raise ApiError."""
     config = msg.get("generation_config")
     if config is not None:
         if not isinstance(config, Mapping):
@@ -166,25 +174,37 @@ def parse_generation(msg: Mapping[str, object]) -> None:
             else:
                 raise invalid_request(f"generation_config has no field {key!r}.")
     dict_id = msg.get("pronunciation_dict_id")
-    if dict_id is not None and (not isinstance(dict_id, str) or not dict_id):
+    if dict_id is None:
+        return
+    if not isinstance(dict_id, str) or not dict_id:
         raise invalid_request("pronunciation_dict_id must be a non-empty string.")
+    if dict_id not in account.pronunciation_dicts:
+        if since(version, NOT_FOUND_IS_404):
+            raise ApiError(
+                404,
+                "Pronunciation dictionary not found",
+                f"No pronunciation dictionary with id {dict_id!r}.",
+                "pronunciation_dict_not_found",
+            )
+        # "Ambiguous errors" before 2026-03-01 (changelog March 2026): a 400 that
+        # does not say what is wrong with it.
+        raise invalid_request("Invalid pronunciation_dict_id.")
 
 
 def parse_synthesis(
     msg: Mapping[str, object],
     version: str,
-    catalogue: Catalogue,
+    account: Account,
     containers: tuple[str, ...] = ("raw",),
 ) -> Synthesis:
     """Validate model, voice, language, output format and the generation settings, or
-    raise ApiError(400)."""
-    parse_generation(msg)
-    return Synthesis(
-        model_id=parse_model(msg.get("model_id")),
-        voice=parse_voice(msg.get("voice"), version, catalogue),
-        language=parse_language(msg),
-        output_format=parse_output_format(msg.get("output_format"), containers),
-    )
+    raise the ApiError the service answers."""
+    language = parse_language(msg)
+    model_id = check_model(msg.get("model_id"), language, account.today)
+    voice = parse_voice(msg.get("voice"), version, account.catalogue)
+    output_format = parse_output_format(msg.get("output_format"), containers)
+    parse_generation(msg, version, account)
+    return Synthesis(model_id, voice, language, output_format)
 
 
 def flag(msg: Mapping[str, object], name: str) -> bool:

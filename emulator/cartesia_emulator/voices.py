@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-# Voice embeddings were accepted up to this version (PY3 rolled back to it for them).
-EMBEDDINGS_UNTIL = "2025-11-04"
-# The version whose Voice has access/visibility/locales/tagline (PY4 types/voice.py).
-NEW_SHAPE_SINCE = "2026-08-14"
+from .versions import NEW_VOICE_SHAPE, since
+
+# The voice's embedding, kept as catalogue data only: since 2026-06-01 the API returns
+# no embeddings on any version ("removing voice embeddings from our voice API",
+# [C-changes]) and accepts none.
 EMBEDDING_SIZE = 192
 
 _NAMESPACE = uuid.UUID("5f0c6d4e-6a43-4c59-9d0b-6b1f3e1a2c7d")
@@ -180,6 +181,10 @@ VOICES: tuple[Voice, ...] = (
 
 VOICE_BY_ID: dict[str, Voice] = {v.id: v for v in VOICES}
 
+# Pronunciation dictionaries the emulator's account owns from the start. An id not
+# among an emulator's ``pronunciation_dicts`` is refused (404 from 2026-03-01).
+PRONUNCIATION_DICTS = frozenset({"pdict_emulator_names", "pdict_emulator_places"})
+
 # The account the emulator's API keys belong to: it owns the voices it clones.
 EMULATOR_USER = "user_emulator"
 
@@ -230,7 +235,7 @@ class Catalogue:
 
 def clone_json(voice: Voice, version: str) -> dict[str, object]:
     """The ``VoiceMetadata`` POST /voices/clone answers with, in ``version``'s shape."""
-    if version >= NEW_SHAPE_SINCE:  # PY4 types/voice_metadata.py
+    if since(version, NEW_VOICE_SHAPE):  # PY4 types/voice_metadata.py
         return {
             "id": voice.id,
             "access": "private",
@@ -253,9 +258,9 @@ def clone_json(voice: Voice, version: str) -> dict[str, object]:
     }
 
 
-def voice_json(voice: Voice, version: str, *, detail: bool = False) -> dict[str, object]:
-    """A Voice object as ``version`` returns it; ``detail`` is GET /voices/{id}."""
-    if version >= NEW_SHAPE_SINCE:
+def voice_json(voice: Voice, version: str) -> dict[str, object]:
+    """A Voice object as ``version`` returns it (GET /voices and GET /voices/{id})."""
+    if since(version, NEW_VOICE_SHAPE):
         return {
             "id": voice.id,
             "access": "private" if voice.is_owner else "public",
@@ -271,7 +276,7 @@ def voice_json(voice: Voice, version: str, *, detail: bool = False) -> dict[str,
             "country": voice.locale.partition("-")[2] or None,
             "gender": voice.gender,
         }
-    shape: dict[str, object] = {
+    return {
         "id": voice.id,
         "is_owner": voice.is_owner,
         "is_public": not voice.is_owner,
@@ -281,6 +286,3 @@ def voice_json(voice: Voice, version: str, *, detail: bool = False) -> dict[str,
         "created_at": voice.created_at,
         "language": voice.language,
     }
-    if detail and version <= EMBEDDINGS_UNTIL:
-        shape["embedding"] = list(voice.embedding)
-    return shape

@@ -10,8 +10,8 @@ import trio
 import trio_websocket
 
 from .audio import is_speakable
-from .auth import Target, admit
-from .contexts import Context
+from .auth import Target, admit, api_version, credential
+from .contexts import Context, Frame
 from .errors import (
     ApiError,
     concurrency_limited,
@@ -19,6 +19,7 @@ from .errors import (
     empty_transcript,
     invalid_request,
     not_found,
+    rest_error,
     ws_error,
 )
 from .faults import Faults
@@ -68,14 +69,18 @@ async def serve_websocket(
         status = 101 if err is None else err.status
         record = Handshake(conn, target.path, target.query, dict(head.headers), status)
         emu.handshakes.append(record)
+        key = credential(head.headers, target.query)
         if err is not None:
-            body = err.legacy_text.encode()
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            # An HTTP error like any REST one: JSON from 2026-03-01, else "Title: Message".
+            if emu.faults.echo_api_key:
+                err = err.echoing(key)
+            content_type, body = rest_error(err, api_version(head.headers, target.query))
+            headers = [(b"content-type", content_type.encode())]
             await request.reject(err.status, extra_headers=headers, body=body)
             nursery.cancel_scope.cancel()
             return
         ws = await request.accept(extra_headers=[(b"x-request-id", str(uuid.uuid4()).encode())])
-        session = Session(emu, conn, ws, version, tcp)
+        session = Session(emu, conn, ws, version, tcp, key)
         emu.sessions.add(session)
         emu.connections_opened += 1
         try:
@@ -107,15 +112,17 @@ class Session:
         ws: trio_websocket.WebSocketConnection,
         version: str,
         tcp: TcpStream,
+        key: str | None = None,
     ) -> None:
         self._emu = emu
         self.conn = conn
         self._ws = ws
         self.version = version
         self._tcp = tcp
+        self._key = key  # the credential it connected with (for the echo_api_key fault)
         self._contexts: dict[str, Context] = {}
         self._cancelled: set[str] = set()
-        self._outbox: Mailbox[tuple[Context | None, dict[str, object]]] = Mailbox()
+        self._outbox: Mailbox[tuple[Context | None, Frame]] = Mailbox()
         self._chunks_sent = 0
         self._last_activity = trio.current_time()
         self._scope = trio.CancelScope()
@@ -166,13 +173,16 @@ class Session:
 
     # -- the Output protocol used by contexts -------------------------------------
 
-    async def emit(self, ctx: Context, msg: dict[str, object]) -> None:
+    async def emit(self, ctx: Context, msg: Frame) -> None:
         await self._outbox.put((ctx, msg))
 
     def fail(self, ctx: Context, err: ApiError) -> None:
         if self._contexts.get(ctx.id) is ctx:
             del self._contexts[ctx.id]
-        self._outbox.put_nowait((ctx, ws_error(err, self.version, ctx.id)))
+        self._outbox.put_nowait((ctx, ws_error(self._echo(err), self.version, ctx.id)))
+
+    def _echo(self, err: ApiError) -> ApiError:
+        return err.echoing(self._key) if self.faults.echo_api_key else err
 
     def finished(self, ctx: Context) -> None:
         if self._contexts.get(ctx.id) is ctx:
@@ -202,13 +212,14 @@ class Session:
             ctx, msg = await self._outbox.get()
             if ctx is not None and ctx.silenced:
                 continue
+            text = msg if isinstance(msg, str) else json.dumps(msg, separators=(",", ":"))
             try:
-                await self._ws.send_message(json.dumps(msg, separators=(",", ":")))
+                await self._ws.send_message(text)
             except trio_websocket.ConnectionClosed:
                 self._scope.cancel()
                 return
             self._last_activity = trio.current_time()
-            if msg["type"] == "chunk":
+            if not isinstance(msg, str) and msg["type"] == "chunk":
                 if ctx is not None:
                     self._emu.first_chunk_sent.setdefault(ctx.id, self._last_activity)
                 self._chunks_sent += 1
@@ -235,7 +246,7 @@ class Session:
     # -- requests --------------------------------------------------------------------
 
     def _error(self, err: ApiError, context_id: str | None) -> None:
-        self._outbox.put_nowait((None, ws_error(err, self.version, context_id)))
+        self._outbox.put_nowait((None, ws_error(self._echo(err), self.version, context_id)))
 
     def _on_cancel(self, msg: dict[str, object]) -> None:
         cid = msg.get("context_id")
@@ -275,7 +286,7 @@ class Session:
                 raise context_closed("Input arrived after the context's input was closed.")
             elif (
                 transcript.strip()
-                and parse_synthesis(msg, self.version, self._emu.catalogue) != ctx.synthesis
+                and parse_synthesis(msg, self.version, self._emu) != ctx.synthesis
             ):
                 # Empty and whitespace-only control messages are not checked:
                 # PY2 closed and flushed contexts with unrelated model/voice/format.
@@ -293,7 +304,7 @@ class Session:
     def _open(self, cid: str, msg: dict[str, object], transcript: str) -> Context:
         if not is_speakable(transcript):
             raise empty_transcript()
-        synthesis = parse_synthesis(msg, self.version, self._emu.catalogue)
+        synthesis = parse_synthesis(msg, self.version, self._emu)
         timestamps = flag(msg, "add_timestamps")
         phonemes = flag(msg, "add_phoneme_timestamps")
         limit = self.faults.max_contexts

@@ -14,7 +14,8 @@ Typical use::
 Modules: `sink` (the device Protocol and its errors), `alsa_sink` (pyalsaaudio),
 `sim_sink` (a simulated card on trio's clock), `pcm` (fades, volume), `jitter`
 (lateness and the start threshold), `playout` (one utterance's state machine),
-`writer` (keeps a sink fed), `stream` and `player` (the service).
+`fill` (how full the ring is kept, how often the writer wakes), `writer` (keeps a
+sink fed), `stream` and `player` (the service).
 """
 
 from herald.audio.alsa_sink import AlsaDevice

@@ -19,11 +19,11 @@ second of audio::
 A thread costs a wake-up of its own plus a hand-off per write, on top of the trio
 wake-up that produces the data: 2-2.5x dearer. A blocking thread also escapes trio's
 clock, so MockClock tests could not drive it. Its one advantage, not stalling when the
-trio loop stalls, is bought more cheaply with ring fill: the writer fills the ring
-every `PlayerTuning.tick_s` (50 ms) and the ring (120 ms) outlasts a tick plus 70 ms
-of lateness. Blocking opens are avoided too: a blocking ``snd_pcm_open`` of a busy
-device waits for it while pyalsaaudio holds the GIL; non-blocking, it fails at once
-with EBUSY and is retried with backoff.
+trio loop stalls, is bought more cheaply with ring fill: while audio plays the writer
+keeps the ring (160 ms) full every `PlayerTuning.tick_s` (50 ms), which outlasts a
+tick plus a 100 ms stall (herald/audio/fill.py). Blocking opens are avoided too: a
+blocking ``snd_pcm_open`` of a busy device waits for it while pyalsaaudio holds the
+GIL; non-blocking, it fails at once with EBUSY and is retried with backoff.
 
 Error handling, per pyalsaaudio 0.11: ``write`` returns -EPIPE on an underrun after
 re-preparing the stream (the data was not written) and raises ALSAAudioError (no
@@ -164,6 +164,10 @@ class AlsaSink:
     @property
     def geometry(self) -> Geometry:
         return self._geometry
+
+    @property
+    def clocked(self) -> bool | None:
+        return None  # the name does not tell (``file:`` may have a card behind it)
 
     def _lost(self, what: str) -> SinkLost:
         return SinkLost(f"{what} [{self._name}]")

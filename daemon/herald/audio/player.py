@@ -2,11 +2,17 @@
 
 The device is opened at start and kept open, fed silence between utterances, so the
 DAC does not start and stop mid-session (pops, clipped first words); it is closed
-after `PlayerTuning.idle_close_s` without streams (after fading out whatever plays)
-and reopened for the next stream. Any device error other than an underrun closes
-the handle and reopens a fresh one with backoff (100 ms doubling to 2 s), primed
-with silence; a missing device is reported in `Player.status` and retried for as long
-as herald runs. The player never exits because of the device.
+after `PlayerTuning.idle_close_s` without streams (``audio.idle_close``; after fading
+out whatever plays) and reopened for the next stream, whose first word then waits
+until the DAC has played `PlayerTuning.lead_in_s` of silence (``audio.lead_in_ms``)
+for sinks that wake on a stream. How much the ring holds, and how often the writer
+wakes, follows what is at stake (herald/audio/fill.py): while a stream is about to
+start only `PlayerTuning.start_fill_s` of silence is queued ahead of it.
+
+Any device error other than an underrun closes the handle and reopens a fresh one
+with backoff (100 ms doubling to 2 s), primed with silence; a missing device is
+reported in `Player.status` and retried for as long as herald runs. The player never
+exits because of the device.
 
 Streams play in the order they were opened (a queue above decides that order); a
 stream that is not yet ready to start holds back the ones behind it.
@@ -35,9 +41,10 @@ from functools import partial
 
 import trio
 
+from herald.audio.fill import FillPlan, Mode, WakeLateness
 from herald.audio.jitter import StartTarget, TargetTuning
 from herald.audio.pcm import Volume, volume_gain
-from herald.audio.playout import Playout
+from herald.audio.playout import Phase, Playout
 from herald.audio.sink import Geometry, PcmSink, SinkDevice, SinkLost, SinkOpenError
 from herald.audio.stream import Stream
 from herald.audio.writer import Marker, Writer
@@ -51,18 +58,36 @@ log = logging.getLogger("herald.audio")
 
 @dataclass(frozen=True, slots=True)
 class PlayerTuning:
-    """Device geometry, pacing and recovery (seconds)."""
+    """Device geometry, pacing, fill and recovery (seconds). See herald/audio/fill.py."""
 
-    # A 120 ms ring in 20 ms periods. Each tick fills it, so between ticks it holds
-    # 120 ms down to 70 ms: a 70 ms cushion for a late wake-up (a GC pause, a busy
-    # loop), above the ~50 ms the Pi's bcm2835 path wants. What the ring holds is
-    # also how long a start or an interrupt's fade takes to be heard.
-    period_s: float = 0.020
-    periods: int = 6
-    # The writer wakes this often. On the development VM a trio wake-up costs
-    # 0.25-0.35 ms of CPU whatever it does, so the tick, not the work, sets the CPU
-    # cost (bench/sink_cpu.py): 20 wake-ups a second keep it well under 1 %.
+    # A 160 ms ring in 10 ms periods. Full while audio flows: between two slow ticks it
+    # holds 160 ms down to 110 ms, so a 100 ms stall of the writer (a GC pause, a busy
+    # loop, the scheduler) never underruns, above the ~50 ms the Pi's bcm2835 path
+    # wants. Periods of 10 ms keep the low fills below (2 periods) above one period
+    # on drivers whose pointer moves a period at a time.
+    period_s: float = 0.010
+    periods: int = 16
+    # The slow tick: idle on silence, and while the ring is full. On the development
+    # VM a trio wake-up costs 0.25-0.45 ms of CPU whatever it does, so the tick, not
+    # the work, sets the CPU cost (bench/sink_cpu.py): 20 wake-ups a second.
     tick_s: float = 0.050
+    # The fast tick, only while a stream is about to start (or the ring runs low):
+    # it holds `start_fill_s` with at least 10 ms left at each wake-up.
+    fast_tick_s: float = 0.010
+    # Silence queued while a stream waits to start: what its first sound waits behind.
+    start_fill_s: float = 0.020
+    # Idle on silence the ring holds a slow tick plus this (70 ms), or more if the
+    # wake-ups have been later than that lately: a say arriving then waits behind at
+    # most that much silence, 20 ms once the ring is let down for it.
+    idle_margin_s: float = 0.020
+    margin_s: float = 0.010  # least fill left at a wake-up before the slow tick is used
+    # After the device opens (a cold start, or a reopen after a loss) the first word
+    # waits until the DAC has played this much silence, so that sinks that wake on a
+    # stream (HDMI, USB DACs, amplifiers) do not clip it. It runs while the first audio
+    # is on its way, so it only delays what is ready sooner than that. 120 ms is what
+    # a cold start always got before (the whole ring of silence, primed at the open):
+    # no sink gets less time to wake than it had.
+    lead_in_s: float = 0.120
     fade_s: float = 0.005  # underrun and interrupt fades (<= 10 ms)
     volume_ramp_s: float = 0.010
     idle_close_s: float | None = 30.0  # None: keep the device open for ever
@@ -70,6 +95,11 @@ class PlayerTuning:
     backoff_cap_s: float = 2.0
     stable_s: float = 2.0  # a handle that lived this long resets the backoff
     target: TargetTuning = field(default_factory=TargetTuning)
+
+    @classmethod
+    def configured(cls, *, idle_close: float, lead_in_ms: int) -> PlayerTuning:
+        """The tuning for ``audio.idle_close`` (seconds, 0: never) and ``audio.lead_in_ms``."""
+        return cls(idle_close_s=idle_close or None, lead_in_s=lead_in_ms / 1000)
 
 
 class AudioState(enum.StrEnum):
@@ -119,6 +149,10 @@ class Player:
         self._kick = trio.Event()
         self._rng = rng
         self._writer: Writer | None = None
+        self._plan_frames: FillPlan | None = None
+        self._late = WakeLateness()
+        self._now = -math.inf  # the time of the writer step in progress
+        self._not_before = -math.inf  # no first word reaches the DAC before (lead-in)
         self.status = Observable(AudioStatus(AudioState.STARTING, device.name))
         self.xruns = 0
         self._xrun_logged = -math.inf
@@ -161,6 +195,7 @@ class Player:
                 return
         if not self._queue or self._queue[0] is not stream or not stream.playout.ready():
             return
+        stream.note_ready(trio.current_time())
         t = stream.scheduled_start
         writer = self._writer
         if (
@@ -193,6 +228,7 @@ class Player:
                     await trio.sleep(backoff.next_delay())
                     continue
                 opened = trio.current_time()
+                self._not_before = opened + t.lead_in_s
                 try:
                     await self._session(sink)
                 except SinkLost as exc:
@@ -256,27 +292,49 @@ class Player:
     async def _session(self, sink: PcmSink) -> None:
         """Feed ``sink`` until idle for idle_close_s (then close it); raises SinkLost."""
         t = self._tuning
-        writer = Writer(sink, self._render, on_xrun=self._xrun, on_fill=self._fill)
+        geo = sink.geometry
+        self._plan_frames = plan = FillPlan.make(
+            geo.rate,
+            geo.buffer_frames,
+            tick_s=t.tick_s,
+            fast_tick_s=t.fast_tick_s,
+            start_fill_s=t.start_fill_s,
+            idle_margin_s=t.idle_margin_s,
+            margin_s=t.margin_s,
+        )
+        writer = Writer(sink, self._render, on_xrun=self._xrun, on_fill=self._fill, plan=self._plan)
         self._writer = writer
-        now = trio.current_time()
+        now = self._now = trio.current_time()
         idle_since = opened = now
         ticks = 1
-        next_tick = now + t.tick_s
+        slow_tick = now + t.tick_s
         try:
-            writer.prime(now)
+            if self._queue:
+                # Opened for a stream: silence only until it can be rendered, right
+                # after (behind the lead-in, if it is ready before that has played).
+                writer.prime(now, plan.start_fill)
+                writer.step(now)
+            else:
+                writer.prime(now)
+            next_tick = self._next_tick(writer, now, slow_tick)
             while True:
                 kicked = False
                 with trio.move_on_at(next_tick):
                     await self._kick.wait()
                     kicked = True
+                now = self._now = trio.current_time()
                 if kicked:
                     self._kick = trio.Event()
-                now = trio.current_time()
-                if now >= next_tick:
+                else:
+                    self._late.observe(now, now - next_tick)
+                if now >= slow_tick:
                     # On the tick grid; after a stall, the next tick still to come.
                     ticks = max(ticks + 1, int((now - opened) / t.tick_s) + 1)
-                    next_tick = opened + ticks * t.tick_s
-                writer.step(now)
+                    slow_tick = opened + ticks * t.tick_s
+                # A kick writes what the DAC consumed since the last step, no more
+                # (Writer.step); a timed step also grows the fill towards the plan.
+                writer.step(now, grow=not kicked)
+                next_tick = self._next_tick(writer, now, slow_tick)
                 if self._queue:
                     idle_since = now
                 elif t.idle_close_s is not None and now - idle_since >= t.idle_close_s:
@@ -289,6 +347,56 @@ class Player:
                 await self._close_gracefully(sink, writer)
             raise
         await self._close_gracefully(sink, writer)
+
+    def _next_tick(self, writer: Writer, now: float, slow_tick: float) -> float:
+        """The slow tick's grid, unless the ring would run too low before it."""
+        plan = self._plan_frames
+        if (
+            not writer.clocked
+            or plan is None
+            or plan.slow(writer.fill_after, late=self._late_frames())
+        ):
+            return slow_tick
+        return min(slow_tick, now + self._tuning.fast_tick_s)
+
+    def _late_frames(self) -> int:
+        """Frames to add to the low fills: the wake-ups' recent lateness, and how far
+        the device's pointer lags (a driver that reports its position per period)."""
+        lag = self._writer.pointer_lag if self._writer is not None else 0
+        return math.ceil(self._late.seconds(self._now) * self._rate) + lag
+
+    def _plan(self, queued: int) -> int:
+        """The writer's fill target for this step (see herald/audio/fill.py)."""
+        plan = self._plan_frames
+        assert plan is not None
+        late = self._late_frames()
+        if not self._queue:
+            return plan.target(Mode.IDLE, queued, late=late)
+        stream = self._queue[0]
+        playout = stream.playout
+        if playout.phase is Phase.PLAYING:
+            return plan.target(Mode.PLAYING, queued, self._spare(playout), late=late)
+        t = stream.scheduled_start
+        if t is not None and not playout.frames_played and self._now < t:
+            # A start at a set moment is put on its exact frame whatever the fill: no
+            # need to let the ring down (or to tick fast) for it.
+            return plan.target(Mode.IDLE, queued, late=late)
+        if playout.ready():
+            # It starts (or resumes) in this very block: fill the ring with it at once.
+            return plan.target(Mode.PLAYING, queued, self._spare(playout), late=late)
+        return plan.target(Mode.WAITING, queued, late=late)
+
+    def _spare(self, playout: Playout) -> int:
+        """Frames the ring may take from ``playout`` now, beyond what it must to stay fed.
+
+        All of an ended stream; of an interrupted one its fade; of one still arriving,
+        what it holds beyond the samples kept back for a fade-out.
+        """
+        if playout.interrupted:
+            return min(playout.buffered, self._fade_frames)
+        if playout.ended:
+            return playout.buffered
+        return playout.buffered - self._fade_frames
 
     async def _close_gracefully(self, sink: PcmSink, writer: Writer) -> None:
         """Fade out whatever plays, let the ring play out, close."""
@@ -322,10 +430,18 @@ class Player:
             playout = stream.playout
             before = playout.frames_played
             t = stream.scheduled_start
-            if t is not None and not before and not playout.interrupted:
-                # The first frame that reaches the DAC at t or after (the tolerance
+            start = -math.inf
+            if not playout.interrupted:
+                # No word before the lead-in has played after an open (a first start
+                # or a resume), nor a first one before its scheduled moment.
+                if playout.phase is not Phase.PLAYING:
+                    start = self._not_before
+                if t is not None and not before:
+                    start = max(start, t)
+            if start > dac_time + pos * frame_s:
+                # The first frame that reaches the DAC at start or after (the tolerance
                 # keeps float dust from pushing an exact frame one further).
-                due = math.ceil((t - dac_time) / frame_s - 1e-6)
+                due = math.ceil((start - dac_time) / frame_s - 1e-6)
                 if due >= n:
                     break  # later: silence until then
                 if due > pos:
@@ -333,6 +449,7 @@ class Player:
                     pos = due
             used = playout.render(block[pos:])
             if not before and playout.frames_played:
+                stream.note_ready(self._now)
                 markers.append(Marker(pos, stream.mark_started, inclusive=True))
                 stream.placed(dac_time + pos * frame_s, frame_s)
             pos += used
@@ -355,6 +472,11 @@ class Player:
             )
 
     def _xrun(self) -> None:
+        # The loop was away for at least what the ring held after the last step: keep
+        # that much more queued from now on (the lateness memory forgets it in time).
+        writer = self._writer
+        if writer is not None and writer.clocked:
+            self._late.observe(trio.current_time(), writer.fill_after / self._rate)
         self.xruns += 1
         if self._queue and self._queue[0].playout.frames_played:
             self._queue[0].xruns += 1

@@ -13,8 +13,14 @@ Faults to inject: `SimDevice.inject_underrun` (the next call sees -EPIPE),
 `SimDevice.grant` (the geometry the "driver" gives instead of the one asked for).
 
 Every frame written is kept in `SimDevice.written`, in order across handles, with
-the moments the DAC went silent (an xrun, a dead handle) recorded in `SimDevice.gaps`;
-`SimDevice.dac_time` tells when a frame of it played.
+the moments the DAC went silent (an xrun, a dead handle) recorded in `SimDevice.gaps`.
+The hardware pointer moves with the clock: each write is logged with the moment its
+first frame reaches the DAC (`SimDevice.dac_log`: after what the ring held then, or at
+once if the DAC was stopped), so `SimDevice.dac_time` tells when any frame played and
+`SimDevice.first_sound` when the first non-zero one after a point did: what a
+listener hears, where ``write_log`` is what the application handed over.
+``SimDevice(pointer_step=N)`` moves the pointer that ``avail`` reports in steps of N
+frames, like drivers whose position is only updated once per period.
 
 ``SimDevice(clock=False)`` is a device without a clock instead, like ALSA's ``file``
 plugin on its ``null`` slave: ``avail()`` is always the whole ring, nothing is ever
@@ -23,7 +29,7 @@ played or underrun, and only the writer's pacing keeps it in real time.
 
 from __future__ import annotations
 
-import math
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -60,15 +66,19 @@ class SimDevice:
         *,
         grant: Callable[[Geometry], Geometry] | None = None,
         clock: bool = True,
+        pointer_step: int = 1,
     ) -> None:
         self._name = name
         self.grant = grant
         self.clock = clock
+        self.pointer_step = max(1, pointer_step)
         self.present = True
         self.fail_opens = 0  # the next N opens fail even though present
         self.write_limit: int | None = None  # most frames one write() takes
         self.written = bytearray()  # every frame written, in order, across handles
         self.write_log: list[tuple[float, int, int]] = []  # (time, offset, frames)
+        # (offset, frames, when the first of them reaches the DAC), one per write
+        self.dac_log: list[tuple[int, int, float]] = []
         self.handle_starts: list[int] = []  # the offset in `written` of each handle's start
         self.gaps: list[Gap] = []
         self.opens = 0  # successful opens
@@ -127,16 +137,22 @@ class SimDevice:
         if self.current is None:
             raise ValueError(f"{self._name} was never opened")
         rate = self.current.geometry.rate
-        starts = set(self.handle_starts)
-        free = -math.inf  # when the DAC has played everything written so far
-        for time, offset, frames in self.write_log:
-            if offset in starts:
-                free = -math.inf
-            begin = max(time, free)
+        i = bisect.bisect_right(self.dac_log, frame, key=lambda entry: entry[0]) - 1
+        if i >= 0:
+            offset, frames, when = self.dac_log[i]
             if offset <= frame < offset + frames:
-                return begin + (frame - offset) / rate
-            free = begin + frames / rate
+                return when + (frame - offset) / rate
         raise ValueError(f"frame {frame} was never written")
+
+    def first_sound(self, after: int = 0) -> tuple[int, float] | None:
+        """The first non-zero frame written at or after frame ``after``, and when it
+        reached the DAC; None if there is none (yet)."""
+        data = bytes(self.written[FRAME_BYTES * after :])
+        rest = data.lstrip(b"\x00")
+        if not rest:
+            return None
+        frame = after + (len(data) - len(rest)) // FRAME_BYTES
+        return frame, self.dac_time(frame)
 
     def take_underrun(self, call: str) -> bool:
         if self._underrun_pending != call:
@@ -152,6 +168,7 @@ class SimSink:
         self._device = device
         self._geometry = geometry
         self._fill = 0.0  # frames queued, fractional as the DAC consumes continuously
+        self._played = 0.0  # frames the DAC consumed since it last started
         self._running = False
         self._xrun = False
         self._updated = trio.current_time()
@@ -164,11 +181,17 @@ class SimSink:
     def geometry(self) -> Geometry:
         return self._geometry
 
+    @property
+    def clocked(self) -> bool:
+        return self._device.clock
+
     def _advance(self) -> None:
         now = trio.current_time()
         if not self._device.clock:
             self._fill = 0.0  # nothing to play it: all of it is gone at once
         elif self._running and not self._xrun:
+            played = min(self._fill, (now - self._updated) * self._geometry.rate)
+            self._played += played
             self._fill -= (now - self._updated) * self._geometry.rate
             if self._fill <= 0:
                 self._xrun = True
@@ -195,11 +218,16 @@ class SimSink:
             self._xrun = False
             self._running = False
             self._fill = 0.0
+            self._played = 0.0
             raise Underrun(f"Broken pipe [{self._device.name}]")
 
     def avail(self) -> int:
         self._check("avail")
-        return self._geometry.buffer_frames - int(-(-self._fill // 1))
+        # The pointer the driver reports lags the DAC by what it has played of the
+        # current step (a period-granular driver updates it once per period).
+        step = self._device.pointer_step
+        lag = self._played % step if step > 1 else 0.0
+        return self._geometry.buffer_frames - int(-(-(self._fill + lag) // 1))
 
     def write(self, pcm: bytes | bytearray | memoryview) -> int:
         if len(pcm) % FRAME_BYTES:
@@ -213,9 +241,16 @@ class SimSink:
         if take <= 0:
             return 0
         device = self._device
-        device.write_log.append((trio.current_time(), len(device.written) // FRAME_BYTES, take))
+        now = trio.current_time()
+        offset = len(device.written) // FRAME_BYTES
+        device.write_log.append((now, offset, take))
+        # A running DAC reaches these frames once it has played what is queued; a
+        # stopped one starts on them now.
+        device.dac_log.append((offset, take, now + self._fill / self._geometry.rate))
         device.written += pcm[: take * FRAME_BYTES]
         self._fill += take
+        if not self._running:
+            self._played = 0.0
         self._running = True
         return take
 

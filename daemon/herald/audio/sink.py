@@ -110,6 +110,12 @@ class PcmSink(Protocol):
         """The geometry the driver actually gave (checked at open)."""
         ...
 
+    @property
+    def clocked(self) -> bool | None:
+        """True if a DAC plays what is queued at the rate, False if the device takes
+        everything at once (no clock), None if unknown (the writer finds out)."""
+        ...
+
     def avail(self) -> int:
         """Frames that can be written now, 0 to ``geometry.buffer_frames``.
 

@@ -35,6 +35,10 @@ class StreamMetrics:
     interrupted: bool
     scheduled_start: float | None = None  # the start asked for with `Stream.start_at`
     first_dac_time: float | None = None  # when the first sample reached the DAC (estimated)
+    # When it could first have started: at the head of the queue, with enough audio
+    # buffered (or all of it in). first_dac_time - ready_time is what the device
+    # added: the silence queued ahead of it, a lead-in, a scheduled start.
+    ready_time: float | None = None
 
 
 class Stream:
@@ -53,6 +57,7 @@ class Stream:
         self._first_sample_time: float | None = None
         self._scheduled: float | None = None
         self._first_dac_time: float | None = None
+        self._ready_time: float | None = None
         self._started = trio.Event()
         self._done = trio.Event()
         self._metrics: StreamMetrics | None = None
@@ -166,6 +171,10 @@ class Stream:
             self._first_sample_time = now
             self._started.set()
 
+    def note_ready(self, now: float) -> None:
+        if self._ready_time is None:
+            self._ready_time = now
+
     def placed(self, dac_time: float, frame_s: float) -> None:
         """Its first sample was rendered to reach the DAC at ``dac_time``."""
         self._first_dac_time = dac_time
@@ -198,6 +207,7 @@ class Stream:
             interrupted=p.interrupted,
             scheduled_start=self._scheduled,
             first_dac_time=self._first_dac_time,
+            ready_time=self._ready_time,
         )
         self._started.set()
         self._done.set()

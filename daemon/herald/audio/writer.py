@@ -1,17 +1,22 @@
 """Keeps one open sink fed, paced by trio's clock: no threads, never blocks the loop.
 
-Each tick reads ``avail()`` and fills the ring. A *kick* (a stream became ready to
-start, or was interrupted) runs a step at once instead of at the next tick; it
-writes what the DAC consumed since the last one, like any step, so it hands the first
-samples to ALSA sooner without taking more ahead of the DAC. What is written comes
-from a render callback (streams, else silence) and may be taken only in part: the
-rest stays pending, whole frames only, for the next write.
+Each step reads ``avail()`` and tops the ring up to the fill the player's ``plan``
+asks for (herald/audio/fill.py: a little silence while a stream is about to start,
+the whole ring while audio flows). A *kick* (a stream became ready to start, or was
+interrupted) runs a step at once instead of at the next tick; it writes what the DAC
+consumed since the last one, like any step, so it hands the first samples to ALSA
+sooner without taking more ahead of the DAC. What is written comes from a render
+callback (streams, else silence) and may be taken only in part: the rest stays
+pending, whole frames only, for the next write.
 
 A device that accepts everything at once (the ``file`` plugin's ``null`` slave has
 no clock; ``avail()`` is always the whole ring) would be fed as fast as the loop runs.
 So writes are also held to a budget that grows at `PACE` times real time, capped at
 one ring. A real card's clock is within a few hundred ppm of ours, so the budget
-never binds on one.
+never binds on one. Such a device is recognised at `Writer.prime` (right after the
+first write the ring is empty again, where a card still holds it all) unless the sink
+says (`PcmSink.clocked`), and is then always fed the whole ring: nothing queued there
+delays anything, and the budget alone keeps the pace.
 
 **The DAC timeline.** Each render is told when the block's first frame will reach the
 DAC and how long a frame lasts there, so that a scheduled start can be put on an exact
@@ -75,12 +80,16 @@ class Writer:
         *,
         on_xrun: Callable[[], None],
         on_fill: Callable[[int], None],
+        plan: Callable[[int], int] | None = None,
     ) -> None:
+        """``plan(queued)``: the frames the ring should hold after a step, given what it
+        holds now (only asked on a device with a clock; default: the whole ring)."""
         geo = sink.geometry
         self._sink = sink
         self._render = render
         self._on_xrun = on_xrun
         self._on_fill = on_fill
+        self._plan = plan
         self._ring = geo.buffer_frames
         self._rate = geo.rate
         self._frame_s = 1.0 / geo.rate
@@ -96,22 +105,63 @@ class Writer:
         self._last: float | None = None
         self._xruns_in_a_row = 0
         self.frames_written = 0
+        # Whether the device plays what it is given at its own pace (a card) or takes
+        # everything at once (no clock): declared by the sink, else found at `prime`.
+        self.clocked: bool | None = sink.clocked
+        self.fill_after = 0  # frames queued right after the last step (an estimate)
+        # How far the pointer ``avail`` reports has lagged what the clock says the DAC
+        # played since the last step, at most: drivers that update their position once
+        # a period report up to a period more queued than there is.
+        self.pointer_lag = 0
+        self._after_at: float | None = None  # when fill_after was true
 
     @property
     def ring_s(self) -> float:
         """The ring's length in seconds."""
         return self._ring * self._frame_s
 
-    def prime(self, now: float) -> None:
-        """Start the ring on silence, so the DAC runs before (and between) words."""
+    def prime(self, now: float, frames: int | None = None) -> None:
+        """Start the ring on ``frames`` of silence (default: the plan's target), so the
+        DAC runs before (and between) words."""
         self._last = now
-        n = min(self.target_fill, int(self._budget))
+        self.target_fill = self._target(0) if frames is None else frames
+        if self.clocked is False:
+            self.target_fill = self._ring
+        self._silence(now, min(self.target_fill, int(self._budget)))
+        if self.clocked is None and self.frames_written:
+            # A card holds what was just written (microseconds ago); a device without a
+            # clock has taken all of it already. Such a device gets the whole ring.
+            try:
+                self.clocked = self._sink.avail() < self._ring
+            except Underrun:
+                self.clocked = True
+            if not self.clocked:
+                self.target_fill = self._ring
+                self._silence(now, int(self._budget))
+        self.fill_after = self.frames_written if self.clocked else 0
+
+    def _silence(self, now: float, n: int) -> None:
+        if n <= 0:
+            return
         self._samples[:n].cast("B")[:] = bytes(2 * n)
         self._end, self._pending = n, 0
         self._flush(now)
 
-    def step(self, now: float) -> None:
-        """Top the ring up. Raises `SinkLost`."""
+    def _target(self, queued: int) -> int:
+        if self.clocked is False or self._plan is None:
+            return self._ring
+        return max(0, min(self._ring, self._plan(queued)))
+
+    def step(self, now: float, *, grow: bool = True) -> None:
+        """Top the ring up. Raises `SinkLost`.
+
+        ``grow=False`` (a kick): write what the DAC consumed since the last step, at
+        most, not more. It is heard no later for that (what is queued ahead of it plays
+        first either way), and nothing is handed over sooner than it must be: what
+        ALSA holds cannot be taken back (a failover's `Stream.truncate`), and a burst
+        of arrivals with a kick in it commits nothing the next step would not.
+        """
+        held = self.fill_after
         if self._last is not None:
             earned = (now - self._last) * self._rate * PACE
             self._budget = min(float(self._ring), self._budget + earned)
@@ -123,13 +173,19 @@ class Writer:
             avail = self._ring
         queued = self._ring - avail
         self._on_fill(queued)
+        self._note_lag(now, queued)
+        self.fill_after = queued
         if self._pending < self._end:
             before = self.frames_written
             after_xrun = self._flush(now)
+            queued = after_xrun if after_xrun is not None else queued + self.frames_written - before
+            self.fill_after = queued
             if self._pending < self._end:
                 return
             # What was just written is queued too, ahead of the block rendered next.
-            queued = after_xrun if after_xrun is not None else queued + self.frames_written - before
+        self.target_fill = self._target(queued)
+        if not grow and self.clocked:  # (no clock: the budget alone paces it, as ever)
+            self.target_fill = min(self.target_fill, max(queued, held))
         # A second round only if a write found the ring run dry: then the ring holds
         # just what was written since, and must be topped up now, not a tick later.
         for _ in range(2):
@@ -138,16 +194,29 @@ class Writer:
             if n <= 0:
                 return
             paced = (self._ring - self._budget) * self._paced_frame_s
-            clocked = queued * self._frame_s
-            if paced > clocked:
+            queued_s = queued * self._frame_s
+            if paced > queued_s:
                 self._markers = self._render(self._samples[:n], now + paced, self._paced_frame_s)
             else:
-                self._markers = self._render(self._samples[:n], now + clocked, self._frame_s)
+                self._markers = self._render(self._samples[:n], now + queued_s, self._frame_s)
             self._end, self._pending = n, 0
+            before = self.frames_written
             after_xrun = self._flush(now)
+            written = self.frames_written - before
+            self.fill_after = after_xrun if after_xrun is not None else queued + written
             if after_xrun is None or self._pending < self._end:
                 return
             queued = after_xrun
+
+    def _note_lag(self, now: float, queued: int) -> None:
+        at, self._after_at = self._after_at, now
+        if at is None or not self.clocked or queued <= 0:
+            return  # no clock, or it ran dry: nothing to compare
+        played = self.fill_after - queued
+        # Less a frame: a pointer read between two frames is rounded either way.
+        lag = round((now - at) * self._rate) - played - 1
+        if lag > self.pointer_lag:
+            self.pointer_lag = min(lag, self._ring // 2)
 
     def discard(self, now: float) -> None:
         """The sink is gone: forget what was not written, firing its markers."""
@@ -157,6 +226,7 @@ class Writer:
         self._pending = self._end = 0
 
     def _xrun(self) -> None:
+        self._after_at = None
         self._on_xrun()
         self._budget = float(self._ring)  # the ring is empty: fill it all at once
         self._xruns_in_a_row += 1

@@ -1,5 +1,5 @@
-"""Small file operations the clip cache needs: durable renames, quiet removals, and
-telling a crashed writer's temp file from a live one."""
+"""Small file operations the clip cache needs: quiet removals, and telling a crashed
+writer's temp file from a live one (durable renames are `herald.atomic`)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,6 @@ def temp_is_stale(name: str) -> bool:
         return True
     pid = int(pid_text)
     return pid != os.getpid() and not pid_alive(pid)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def unlink_logged(path: Path) -> bool:

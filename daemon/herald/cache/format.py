@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from herald.cache.key import SOURCES, Source, normalize_text
-from herald.cartesia.protocol import VoiceParams
+from herald.voice import VoiceParams
 
 __all__ = [
     "FIXED_HEADER_SIZE",
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_META_BYTES",
+    "MAX_PAYLOAD_BYTES",
     "Clip",
     "ClipMeta",
     "CorruptClip",
@@ -56,6 +57,9 @@ __all__ = [
 MAGIC = b"HRLDCLIP"
 FORMAT_VERSION = 1
 MAX_META_BYTES = 64 * 1024
+# The longest say (5000 characters) is a few minutes of audio: ~20 MB at 48 kHz. A
+# header that claims more is not a clip of ours, and is never read into memory.
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 
 _FIXED = struct.Struct("<8sHHI16sIQ32sI")
 FIXED_HEADER_SIZE = _FIXED.size  # 80
@@ -216,6 +220,8 @@ def read_header(f: BinaryIO, file_size: int, *, key: str | None = None) -> Heade
         raise CorruptClip(f"unsupported format version {version}")
     if meta_len > MAX_META_BYTES:
         raise CorruptClip(f"bad header: metadata length {meta_len} > {MAX_META_BYTES}")
+    if payload_len > MAX_PAYLOAD_BYTES:
+        raise CorruptClip(f"bad header: payload length {payload_len} > {MAX_PAYLOAD_BYTES}")
     meta_bytes = _read_exact(f, meta_len)
     if len(meta_bytes) < meta_len:
         raise CorruptClip(f"truncated metadata ({len(meta_bytes)} of {meta_len} bytes)")
@@ -249,7 +255,7 @@ def _parse_meta(data: bytes, sample_rate: int, enc: bytes) -> tuple[str, ClipMet
             raise TypeError("created must be an integer")
         if source not in SOURCES:
             raise TypeError(f"unknown source {source!r}")
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise CorruptClip(f"bad metadata: {exc}") from exc
     meta = ClipMeta(text, voice, model, language, source, sample_rate, encoding, created)
     return key, meta

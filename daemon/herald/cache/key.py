@@ -3,7 +3,7 @@
 Two requests share a clip only if every input that changes the audio is equal: the
 normalized text (after the text transforms: the text Cartesia was sent), each field of
 `VoiceParams` (model, voice, language, sample rate, encoding, speed, emotion, loudness,
-pronunciation dictionary, embedding) and the source that made the audio. A clip the
+pronunciation dictionary) and the source that made the audio. A clip the
 local voice made is keyed apart, so it can never be served as Cartesia audio.
 """
 
@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Literal
 
-from herald.cartesia.protocol import VoiceParams
+from herald.voice import VoiceParams
 
 __all__ = ["KEY_VERSION", "SOURCES", "Source", "clip_key", "is_key", "normalize_text"]
 
@@ -27,9 +27,9 @@ SOURCES: tuple[Source, ...] = ("cartesia", "local")
 # (and age out through LRU eviction) instead of being served under a new meaning.
 KEY_VERSION = 1
 
-# Fields added to VoiceParams after KEY_VERSION 1: left out of the key while unset, so
-# the clips made before they existed (which did not use them) keep their keys.
-_ADDED_LATER = frozenset({"embedding"})
+# Fields added to VoiceParams after KEY_VERSION 1 go here: left out of the key while
+# unset, so the clips made before they existed (which did not use them) keep their keys.
+_ADDED_LATER: frozenset[str] = frozenset()
 
 _WHITESPACE = re.compile(r"\s+")
 _KEY = re.compile(r"[0-9a-f]{64}\Z")

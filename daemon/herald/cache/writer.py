@@ -11,11 +11,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
-from herald.cache.files import fsync_dir, unlink_logged
-from herald.cache.format import FIXED_HEADER_SIZE, ClipMeta, pack_header, sample_width
+from herald.atomic import fsync_dir
+from herald.cache.files import unlink_logged
+from herald.cache.format import (
+    FIXED_HEADER_SIZE,
+    MAX_PAYLOAD_BYTES,
+    ClipMeta,
+    pack_header,
+    sample_width,
+)
 
 if TYPE_CHECKING:
-    from herald.cache.store import ClipCache
+    from herald.cache.index import ClipIndex
 
 log = logging.getLogger("herald.cache")
 
@@ -25,13 +32,13 @@ class ClipWriter:
     ``abort``. As a context manager, leaving without ``commit`` aborts.
 
     Memory stays bounded: chunks go straight to the temp file. I/O errors are
-    reported once by the cache and make the writer discard the clip; they never
+    reported once by the index and make the writer discard the clip; they never
     propagate, so teeing audio into the cache cannot disturb playback.
     """
 
     def __init__(
         self,
-        cache: ClipCache,
+        index: ClipIndex,
         key: str,
         meta: ClipMeta,
         path: Path,
@@ -41,7 +48,7 @@ class ClipWriter:
     ) -> None:
         self.key = key
         self.meta = meta
-        self._cache = cache
+        self._index = index
         self._path = path
         self._tmp = tmp
         self._f = f
@@ -59,13 +66,17 @@ class ClipWriter:
     def payload_len(self) -> int:
         return self._payload_len
 
+    def write_placeholder(self, header: bytes) -> None:
+        """The header's space and the metadata, first: the header is written last."""
+        self._write(header)
+
     def _write(self, data: bytes) -> None:
         if self._f is None:
             return
         try:
             self._f.write(data)
         except OSError as exc:
-            self._cache._report_write_error(exc)
+            self._index.report_write_error(exc)
             self._discard("failed")
 
     def append(self, pcm: bytes) -> None:
@@ -74,8 +85,11 @@ class ClipWriter:
             return
         self._payload_len += len(pcm)
         size = FIXED_HEADER_SIZE + len(self._meta_bytes) + self._payload_len
-        if size > self._cache.max_bytes:
-            self._reject(f"larger than the cache ({self._cache.max_bytes} bytes)")
+        if size > self._index.max_bytes:
+            self._reject(f"larger than the cache ({self._index.max_bytes} bytes)")
+            return
+        if self._payload_len > MAX_PAYLOAD_BYTES:
+            self._reject(f"larger than a clip may be ({MAX_PAYLOAD_BYTES} bytes)")
             return
         self._sha.update(pcm)
         self._write(pcm)
@@ -111,33 +125,28 @@ class ClipWriter:
             os.fsync(f.fileno())
             f.close()
             self._f = None
-            # Rename and index update under one lock, so that concurrent commits of
-            # the same key leave the index agreeing with the file that won.
-            with self._cache._lock:
-                os.replace(self._tmp, self._path)
-                self._cache._committed_locked(self.key, size)
+            tmp, path = self._tmp, self._path
+            self._index.commit(self.key, size, lambda: os.replace(tmp, path))
         except OSError as exc:
-            self._cache._report_write_error(exc)
+            self._index.report_write_error(exc)
             self._discard("failed")
             return False
         self._state = "committed"
         try:
-            fsync_dir(self._cache.dir)
+            fsync_dir(self._index.dir)
         except OSError as exc:  # the clip is whole; only the rename may not be durable yet
-            log.warning("clip cache: fsync of %s failed: %s", self._cache.dir, exc)
+            log.warning("clip cache: fsync of %s failed: %s", self._index.dir, exc)
         return True
 
     def abort(self) -> None:
         """Discard the clip (interrupted or failed audio): nothing is stored."""
         if self._state == "open":
-            with self._cache._lock:
-                self._cache.stats.aborted += 1
+            self._index.count("aborted")
             self._discard("aborted")
 
     def _reject(self, reason: str) -> None:
         log.info("clip cache: not storing clip %s: %s", self.key[:12], reason)
-        with self._cache._lock:
-            self._cache.stats.rejected += 1
+        self._index.count("rejected")
         self._discard("rejected")
 
     def _discard(self, state: str) -> None:

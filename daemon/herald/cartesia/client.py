@@ -21,9 +21,9 @@ from typing import TypeVar, cast
 import trio
 
 from herald.backoff import Backoff
-from herald.cartesia.context import Utterance
-from herald.cartesia.errors import CloudOffline, ConnectionLost, KeyRejected, error_for_status
-from herald.cartesia.protocol import Failed, MalformedFrame, VoiceParams, parse_frame
+from herald.cartesia.context import Context
+from herald.cartesia.errors import CloudOffline, ConnectionLost, KeyRejected, error_from_body
+from herald.cartesia.protocol import Failed, MalformedFrame, parse_frame
 from herald.cartesia.transport import (
     HandshakeRejected,
     TransportClosed,
@@ -32,6 +32,7 @@ from herald.cartesia.transport import (
     WsConnector,
 )
 from herald.observable import Observable
+from herald.voice import VoiceParams
 
 log = logging.getLogger("herald.cartesia")
 
@@ -39,7 +40,10 @@ log = logging.getLogger("herald.cartesia")
 class CloudState(enum.StrEnum):
     CONNECTING = "connecting"
     ONLINE = "online"
-    OFFLINE = "offline"
+    OFFLINE = "offline"  # unreachable, or refusing for now (402, 429): retried
+    # Refused in a way no retry can fix (a rejected key, a handshake 4xx): nothing is
+    # retried until the config changes (SIGHUP builds a new client).
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,11 @@ class CloudStatus:
     @property
     def online(self) -> bool:
         return self.state is CloudState.ONLINE
+
+    @property
+    def down(self) -> bool:
+        """No socket to speak on, and none on its way (offline, or refused for good)."""
+        return self.state in (CloudState.OFFLINE, CloudState.ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +86,11 @@ class _Ending:
     clean: bool = False
     status: int | None = None
     retry_after: float | None = None
+    body: bytes = b""
 
 
 class CartesiaClient:
-    """Holds the socket; ``run`` is the service, ``open_utterance`` the API."""
+    """Holds the socket; ``run`` is the service, ``open_context`` the API."""
 
     def __init__(
         self,
@@ -99,7 +109,7 @@ class CartesiaClient:
             CloudStatus(CloudState.OFFLINE, "not started")
         )
         self._conn: WsConnection | None = None
-        self._contexts: dict[str, Utterance] = {}
+        self._contexts: dict[str, Context] = {}
         self._closing = trio.Event()
         self._retry_now = trio.Event()
         self.connections = 0  # sockets opened so far, for state and tests
@@ -173,7 +183,12 @@ class CartesiaClient:
         except* HandshakeRejected as group:
             rej = _first(group, HandshakeRejected)
             ending = _Ending(
-                "rejected", str(rej), lived(), status=rej.status_code, retry_after=rej.retry_after
+                "rejected",
+                str(rej),
+                lived(),
+                status=rej.status_code,
+                retry_after=rej.retry_after,
+                body=rej.body,
             )
         except* TransportError as group:
             ending = _Ending("error", str(_first(group, TransportError)), lived())
@@ -184,9 +199,9 @@ class CartesiaClient:
         return _Ending("dead", dead[0] if dead else "socket abandoned", lived())
 
     async def _replay(self, conn: WsConnection) -> None:
-        for utt in list(self._contexts.values()):
-            if utt.awaiting_replay:
-                for message in utt.take_replay():
+        for context in list(self._contexts.values()):
+            if context.awaiting_replay:
+                for message in context.take_replay():
                     await conn.send(message)
 
     async def _read(self, conn: WsConnection) -> None:
@@ -197,9 +212,12 @@ class CartesiaClient:
             except MalformedFrame as exc:
                 log.warning("%s", exc)
                 continue
-            utt = self._contexts.get(frame.context_id) if frame.context_id else None
-            if utt is not None:
-                utt.deliver(frame.event)
+            except Exception:  # a frame must cost itself, never the connection or herald
+                log.exception("cartesia: a frame that could not be read was dropped")
+                continue
+            context = self._contexts.get(frame.context_id) if frame.context_id else None
+            if context is not None:
+                context.deliver(frame.event)
             elif isinstance(frame.event, Failed) and frame.context_id is None:
                 log.warning("cartesia error without a context: %s", frame.event.error)
 
@@ -230,14 +248,24 @@ class CartesiaClient:
         if healthy:
             self._backoff.reset()
             self._slow_backoff.reset()
-        if ending.kind == "rejected":
+        if ending.kind == "rejected" and ending.status is not None:
             status = ending.status
-            error = error_for_status(status, ending.detail)
+            error = error_from_body(status, ending.body)
             self._drop_contexts(error, replay=False)
             if isinstance(error, KeyRejected):
-                reason = "Cartesia rejected the API key (401); fix the key and restart"
+                reason = (
+                    "Cartesia rejected the API key (401); fix cartesia.api_key_file "
+                    "(or the cartesia_api_key credential) and reload"
+                )
                 log.error("%s", reason)
-                self._set(CloudState.OFFLINE, reason)
+                self._set(CloudState.ERROR, reason)
+                return None
+            if 400 <= status < 500 and status not in (402, 408, 429):
+                # The version, the URL or the account: the same handshake would get the
+                # same answer, so nothing is retried until the config changes.
+                reason = f"Cartesia refused the connection ({error}); check the [cartesia] section"
+                log.error("%s", reason)
+                self._set(CloudState.ERROR, reason)
                 return None
             if status in (402, 429):
                 delay = self._slow_backoff.next_delay()
@@ -263,11 +291,13 @@ class CartesiaClient:
         return delay
 
     def _drop_contexts(self, error: Exception, *, replay: bool) -> None:
-        for utt in list(self._contexts.values()):
-            if replay and utt.replayable:
-                utt.awaiting_replay = True
+        for context in list(self._contexts.values()):
+            if replay and context.replayable:
+                context.awaiting_replay = True
             else:
-                utt.fail(error if isinstance(error, ConnectionLost) else ConnectionLost(str(error)))
+                context.fail(
+                    error if isinstance(error, ConnectionLost) else ConnectionLost(str(error))
+                )
 
     def _set(self, state: CloudState, reason: str = "") -> None:
         old = self.status.value
@@ -275,11 +305,9 @@ class CartesiaClient:
         if old.state is not state:
             log.info("cloud %s%s", state.value, f" ({reason})" if reason else "")
 
-    # --- utterance API -----------------------------------------------------
+    # --- context API -----------------------------------------------------
 
-    async def open_utterance(
-        self, params: VoiceParams, *, context_id: str | None = None
-    ) -> Utterance:
+    async def open_context(self, params: VoiceParams, *, context_id: str | None = None) -> Context:
         """A new context on the socket. Raises CloudOffline when there is none."""
         if self.status.value.state is CloudState.CONNECTING:
             with trio.move_on_after(self.tuning.connect_grace):
@@ -287,34 +315,31 @@ class CartesiaClient:
         status = self.status.value
         if self._conn is None or not status.online:
             raise CloudOffline(status.reason or status.state.value)
-        utt = Utterance(
+        context = Context(
             self,
             context_id or str(uuid.uuid4()),
             params,
             first_push_words=self.tuning.first_push_words,
             queue_limit=self.tuning.queue_limit,
         )
-        self._contexts[utt.context_id] = utt
-        return utt
+        self._contexts[context.context_id] = context
+        return context
 
-    async def send_for(self, utt: Utterance | None, message: bytes) -> None:
+    async def send_for(self, context: Context | None, message: bytes) -> None:
         """Send for an utterance (or a cancel, with None), never raising on a closed socket."""
         conn = self._conn
         if conn is None:
-            if utt is not None:
-                utt.fail(ConnectionLost("no socket"))
+            if context is not None:
+                context.fail(ConnectionLost("no socket"))
             return
         # On a close the reader sees it too, and the session's end decides whether
         # the utterance is replayed or failed.
         with contextlib.suppress(TransportClosed):
             await conn.send(message)
 
-    def forget(self, utt: Utterance) -> None:
-        if self._contexts.get(utt.context_id) is utt:
-            del self._contexts[utt.context_id]
-
-    def log_odd_tail(self, utt: Utterance, size: int) -> None:
-        log.warning("context %s ended with %d stray bytes (half a sample)", utt.context_id, size)
+    def forget(self, context: Context) -> None:
+        if self._contexts.get(context.context_id) is context:
+            del self._contexts[context.context_id]
 
     @property
     def active_contexts(self) -> int:

@@ -1,11 +1,11 @@
-"""One utterance = one Cartesia context on the shared socket."""
+"""One Cartesia context on the shared socket: one say, or one leg of a failed-over say."""
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 
@@ -16,42 +16,38 @@ from herald.cartesia.protocol import (
     Event,
     Failed,
     Ignored,
-    VoiceParams,
     Words,
     cancel_request,
     generation_request,
 )
+from herald.text import ready_for_first_push
+from herald.voice import VoiceParams
 
-if TYPE_CHECKING:
-    from herald.cartesia.client import CartesiaClient
+log = logging.getLogger("herald.cartesia")
 
-_WORD = re.compile(r"\S+")
-# A closing quote or bracket may follow the stop: 'He said "Hi." ' ends a sentence.
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]»」』]*\s*$")
-_SPEAKABLE = re.compile(r"\w")
+
+class _Owner(Protocol):
+    """What a context needs of the client that holds the socket (`CartesiaClient`)."""
+
+    async def send_for(self, context: Context | None, message: bytes) -> None: ...
+
+    def forget(self, context: Context) -> None: ...
+
+
 _BYTES_PER_FRAME = {"pcm_s16le": 2, "pcm_f32le": 4, "pcm_mulaw": 1, "pcm_alaw": 1}
 
 
-def ready_for_first_push(text: str, min_words: int) -> bool:
-    """Cartesia's advice: the first input of a context holds >= 3-4 words or a whole sentence."""
-    if not _SPEAKABLE.search(text):
-        # Cartesia rejects a first input of punctuation alone ("... " from an LLM),
-        # and that would end the whole context: wait for a word.
-        return False
-    return len(_WORD.findall(text)) >= min_words or bool(_SENTENCE_END.search(text))
-
-
-class Utterance:
+class Context:
     """Push text in, iterate audio and word timestamps out.
 
-    Use as ``async with await client.open_utterance(params) as utt``: leaving the
+    Use as ``async with await client.open_context(params) as context``: leaving the
     block before ``done`` cancels the context, and whatever the server still sends
     for it is dropped by the client's router.
     """
 
     def __init__(
         self,
-        client: CartesiaClient,
+        client: _Owner,
         context_id: str,
         params: VoiceParams,
         *,
@@ -208,7 +204,11 @@ class Utterance:
 
     def _flush_carry_check(self) -> None:
         if self._carry:
-            self._client.log_odd_tail(self, len(self._carry))
+            log.warning(
+                "context %s ended with %d stray bytes (half a sample)",
+                self.context_id,
+                len(self._carry),
+            )
             self._carry = b""
 
     def __aiter__(self) -> AsyncIterator[Audio | Words]:
@@ -218,7 +218,7 @@ class Utterance:
         while (item := await self.receive()) is not None:
             yield item
 
-    async def __aenter__(self) -> Utterance:
+    async def __aenter__(self) -> Context:
         return self
 
     async def __aexit__(

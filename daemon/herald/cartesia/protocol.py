@@ -15,70 +15,49 @@ from typing import Any
 
 import msgspec
 
-from herald.cartesia.errors import CartesiaError, error_for_status
-
-# Every generation request on one context must repeat the same model, voice,
-# language and format, so they are bundled and fixed per utterance.
+from herald.cartesia.errors import CartesiaError, error_from
+from herald.voice import VoiceParams
 
 
-@dataclass(frozen=True, slots=True)
-class VoiceParams:
-    model: str
-    voice: str
-    language: str | None
-    sample_rate: int
-    encoding: str = "pcm_s16le"
-    speed: float | None = None
-    emotion: str | None = None
-    volume: float | None = None  # generation_config.volume (herald's "loudness")
-    pronunciation_dict_id: str | None = None
-    # A voice given by embedding (API versions up to 2025-11-04); ``voice`` then only
-    # names it (the cache and the logs show it).
-    embedding: tuple[float, ...] | None = None
-
-
-def voice_specifier(params: VoiceParams) -> dict[str, Any]:
-    """The ``voice`` of a request: by id, or by embedding when the params carry one."""
-    if params.embedding is not None:
-        return {"mode": "embedding", "embedding": list(params.embedding)}
-    return {"mode": "id", "id": params.voice}
-
-
-def generation_fields(params: VoiceParams) -> dict[str, Any]:
-    """``generation_config`` and ``pronunciation_dict_id``, each only when set."""
-    fields: dict[str, Any] = {}
-    generation: dict[str, Any] = {}
-    if params.speed is not None:
-        generation["speed"] = params.speed
-    if params.emotion is not None:
-        generation["emotion"] = params.emotion
-    if params.volume is not None:
-        generation["volume"] = params.volume
-    if generation:
-        fields["generation_config"] = generation
-    if params.pronunciation_dict_id is not None:
-        fields["pronunciation_dict_id"] = params.pronunciation_dict_id
-    return fields
-
-
-def _generation_body(params: VoiceParams) -> dict[str, Any]:
+def request_body(params: VoiceParams) -> dict[str, Any]:
+    """What every synthesis request carries, WebSocket or ``/tts/bytes``: model, voice,
+    output format, language, and ``generation_config`` / ``pronunciation_dict_id`` only
+    when set (absent means Cartesia's own default)."""
     body: dict[str, Any] = {
         "model_id": params.model,
-        "voice": voice_specifier(params),
+        # The one shape every API version accepts (2026-08-14 also takes a bare id).
+        "voice": {"mode": "id", "id": params.voice},
         "output_format": {
             "container": "raw",
             "encoding": params.encoding,
             "sample_rate": params.sample_rate,
         },
-        # Word timestamps tell where to resume if the socket drops mid-utterance.
-        "add_timestamps": True,
-        # herald aggregates text itself (first push >= 4 words, then sentences);
-        # the server's own buffering on top of that only adds delay.
-        "max_buffer_delay_ms": 0,
     }
     if params.language is not None:
         body["language"] = params.language
-    body.update(generation_fields(params))
+    generation = {
+        name: value
+        for name, value in (
+            ("speed", params.speed),
+            ("emotion", params.emotion),
+            ("volume", params.volume),
+        )
+        if value is not None
+    }
+    if generation:
+        body["generation_config"] = generation
+    if params.pronunciation_dict_id is not None:
+        body["pronunciation_dict_id"] = params.pronunciation_dict_id
+    return body
+
+
+def _generation_body(params: VoiceParams) -> dict[str, Any]:
+    body = request_body(params)
+    # Word timestamps tell where to resume if the socket drops mid-utterance.
+    body["add_timestamps"] = True
+    # herald aggregates text itself (first push >= 4 words, then sentences); the
+    # server's own buffering on top of that only adds delay.
+    body["max_buffer_delay_ms"] = 0
     return body
 
 
@@ -122,6 +101,7 @@ class _Frame(msgspec.Struct):
     title: str | None = None
     message: str | None = None
     error_code: str | None = None
+    request_id: str | None = None
 
 
 _decoder = msgspec.json.Decoder(_Frame)
@@ -174,7 +154,9 @@ def parse_frame(raw: str | bytes) -> Frame:
     try:
         frame = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MalformedFrame(f"unreadable frame from Cartesia: {exc}") from None
+        raise MalformedFrame(f"unreadable frame from Cartesia: {str(exc)[:200]}") from None
+    except RecursionError:  # a hostile frame nested a thousand levels deep
+        raise MalformedFrame("unreadable frame from Cartesia: nested too deep") from None
     return Frame(frame.context_id, _event_of(frame))
 
 
@@ -193,12 +175,14 @@ def _event_of(frame: _Frame) -> Event:
     if kind == "done":
         return Done()
     if kind == "error":
-        return Failed(error_for_status(frame.status_code, _error_text(frame), frame.error_code))
+        return Failed(
+            error_from(
+                frame.status_code,
+                title=frame.title,
+                message=frame.message,
+                error_code=frame.error_code,
+                request_id=frame.request_id,
+                legacy=frame.error,
+            )
+        )
     return Ignored(kind)
-
-
-def _error_text(frame: _Frame) -> str:
-    if frame.title or frame.message:
-        # Structured errors (2026-03-01 and later); the SDK joins them the same way.
-        return ": ".join(part for part in (frame.title, frame.message) if part)
-    return frame.error or "unspecified error"

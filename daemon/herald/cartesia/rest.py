@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from herald.cartesia.errors import CartesiaError, error_for_status
-from herald.cartesia.protocol import VoiceParams, generation_fields, voice_specifier
+from herald.cartesia.errors import CartesiaError, error_from_body
+from herald.cartesia.protocol import request_body
 from herald.secret import Secret
+from herald.voice import VoiceParams
 
 if TYPE_CHECKING:
     import httpx2
@@ -26,12 +27,6 @@ class VoiceInfo:
     name: str
     language: str
     description: str
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceDetail:
-    info: VoiceInfo
-    embedding: tuple[float, ...] | None  # only API versions up to 2025-11-04 return it
 
 
 class _Locale(msgspec.Struct):
@@ -46,19 +41,11 @@ class _Voice(msgspec.Struct):
     language: str | None = None
     # 2026-08-14 shape: [{"locale": "en-US", "is_native": true}, ...]
     locales: list[_Locale | str] | None = None
-    embedding: tuple[float, ...] | None = None
 
 
 class _VoicePage(msgspec.Struct):
     data: list[_Voice]
     has_more: bool = False
-
-
-class _ErrorBody(msgspec.Struct):
-    message: str | None = None
-    title: str | None = None
-    error: str | None = None
-    error_code: str | None = None
 
 
 class CartesiaRest:
@@ -109,15 +96,15 @@ class CartesiaRest:
                     voices.append(_voice_info(v))
                 params = {"limit": page_size, "starting_after": fresh[-1].id}
 
-    async def get_voice(self, voice_id: str) -> VoiceDetail:
-        """One voice, with its embedding where the API version returns one."""
+    async def get_voice(self, voice_id: str) -> VoiceInfo:
+        """One voice (raises RequestRejected, 404 from 2026-03-01, for an unknown id)."""
         import urllib.parse
 
         path = "/voices/" + urllib.parse.quote(voice_id, safe="")
         async with self._client() as client:
             response = await self._request(client, "GET", path)
         voice = _decode(response.content, _Voice, "voice")
-        return VoiceDetail(_voice_info(voice), voice.embedding)
+        return _voice_info(voice)
 
     async def clone_voice(
         self,
@@ -142,19 +129,7 @@ class CartesiaRest:
         return _voice_info(_decode(response.content, _Voice, "new voice"))
 
     async def tts_bytes(self, transcript: str, params: VoiceParams) -> bytes:
-        body: dict[str, Any] = {
-            "model_id": params.model,
-            "transcript": transcript,
-            "voice": voice_specifier(params),
-            "output_format": {
-                "container": "raw",
-                "encoding": params.encoding,
-                "sample_rate": params.sample_rate,
-            },
-        }
-        if params.language is not None:
-            body["language"] = params.language
-        body.update(generation_fields(params))
+        body = request_body(params) | {"transcript": transcript}
         async with self._client() as client:
             response = await self._request(client, "POST", "/tts/bytes", json=body)
             return response.content
@@ -174,7 +149,7 @@ class CartesiaRest:
         except httpx2.HTTPError as exc:
             raise CartesiaError(None, f"cannot reach Cartesia at {self._base}: {exc}") from None
         if response.status_code >= 400:
-            raise error_for_status(response.status_code, *_error_message(response.content))
+            raise error_from_body(response.status_code, response.content)
         return response
 
 
@@ -192,13 +167,3 @@ def _decode(content: bytes, kind: type[_T], what: str) -> _T:
         return msgspec.json.decode(content, type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise CartesiaError(None, f"unreadable {what} from Cartesia: {exc}") from None
-
-
-def _error_message(content: bytes) -> tuple[str, str | None]:
-    try:
-        body = msgspec.json.decode(content, type=_ErrorBody)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        text = content.decode("utf-8", "replace").strip()
-        return (text[:200] or "no details", None)
-    parts = [p for p in (body.title, body.message) if p]
-    return (": ".join(parts) or body.error or "no details", body.error_code)

@@ -13,10 +13,13 @@ class TransportError(Exception):
 class HandshakeRejected(TransportError):
     """The server answered the upgrade with an HTTP error status."""
 
-    def __init__(self, status_code: int, retry_after: float | None = None) -> None:
+    def __init__(
+        self, status_code: int, retry_after: float | None = None, body: bytes = b""
+    ) -> None:
         super().__init__(f"handshake rejected with HTTP {status_code}")
         self.status_code = status_code
         self.retry_after = retry_after
+        self.body = body[:4096]  # Cartesia's error (either shape); bounded
 
 
 class TransportClosed(TransportError):

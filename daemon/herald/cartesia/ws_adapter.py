@@ -91,7 +91,8 @@ class TrioWsConnector:
             async with ctx as ws:
                 yield TrioWsConnection(ws)
         except tw.ConnectionRejected as exc:
-            raise HandshakeRejected(exc.status_code, _retry_after(exc.headers)) from None
+            body = exc.body if isinstance(exc.body, bytes) else b""
+            raise HandshakeRejected(exc.status_code, _retry_after(exc.headers), body) from None
         except tw.ConnectionTimeout:
             raise TransportError("timed out connecting to Cartesia") from None
         except tw.DisconnectionTimeout:
@@ -104,7 +105,7 @@ class TrioWsConnector:
 
 
 def _retry_after(headers: object) -> float | None:
-    if not isinstance(headers, list):
+    if not isinstance(headers, list | tuple):
         return None
     for name, value in headers:
         if bytes(name).lower() == b"retry-after":

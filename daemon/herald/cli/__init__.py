@@ -1,5 +1,9 @@
 """The command line: `herald run|say|cache|voices|doctor|config|discovery`."""
 
 from herald.cli.main import (
-    main as main,
+    main,
 )
+
+__all__ = [
+    "main",
+]

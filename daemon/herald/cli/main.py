@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+import herald.cli.voices as cli_voices
 from herald import __version__
-from herald.cli import voices as cli_voices
 from herald.cli.errors import UsageError
 from herald.config import Config, ConfigError, default_config_path, load_config
 from herald.secret import Secret
@@ -20,7 +20,8 @@ from herald.secret import Secret
 if TYPE_CHECKING:
     from herald.cache import ClipCache
     from herald.cartesia.client import CartesiaClient
-    from herald.cartesia.protocol import VoiceParams
+    from herald.cli.doctor_service import ServiceSetup
+    from herald.voice import VoiceParams
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -87,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":
             return _config_check(args.config)
+        if args.command == "doctor":
+            return _doctor_command(args)
         cfg = load_config(args.config, os.environ)
         from herald import logs
 
@@ -102,8 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(cli_voices.run, cfg, args)
         if args.command == "cache":
             return _cache(cfg, args)
-        if args.command == "doctor":
-            return _run(_doctor, cfg)
         if args.command == "discovery":
             return _run(_discovery_remove, cfg)
     except ConfigError as exc:
@@ -207,9 +208,9 @@ async def _synthesize(
 ) -> None:
     """One utterance over the client's socket, sentences as continuations."""
     from herald.cartesia.protocol import Audio
-    from herald.speech.text import split_sentences
+    from herald.text import split_sentences
 
-    async with await client.open_utterance(params) as utt:
+    async with await client.open_context(params) as utt:
         for sentence in split_sentences(text):
             await utt.push(sentence)
         await utt.finish()
@@ -264,8 +265,8 @@ class _SpeakerOutput:
 
 
 def _cache(cfg: Config, args: argparse.Namespace) -> int:
+    import herald.cli.cache as cache_commands
     from herald.cache import ClipCache
-    from herald.cli import cache as cache_commands
 
     cache = ClipCache.from_config(cfg.cache)
     try:
@@ -351,7 +352,17 @@ async def _discovery_remove(cfg: Config) -> int:
     return 0
 
 
-async def _doctor(cfg: Config) -> int:
+def _doctor_command(args: argparse.Namespace) -> int:
+    """`herald doctor` loads what herald.service would: its config, its credentials."""
+    from herald import logs
+    from herald.cli.doctor_service import load_like_service
+
+    setup = load_like_service(args.config, os.environ)
+    logs.setup((args.log_level or "CRITICAL").upper(), _secrets(setup.cfg))
+    return _run(_doctor, setup)
+
+
+async def _doctor(setup: ServiceSetup) -> int:
     from herald.cli.doctor import run_doctor
 
-    return await run_doctor(cfg, sys.stdout)
+    return await run_doctor(setup.cfg, sys.stdout, setup=setup)

@@ -1,9 +1,10 @@
-"""``herald voices``: list Cartesia's voices, clone one from a recording, and print the
-config block of a voice by embedding or a mix of voices.
+"""``herald voices``: list Cartesia's voices and clone one from a recording.
 
     herald voices [--json]
     herald voices clone FILE --name NAME [--language LANG] [--description TEXT] [--json]
-    herald voices mix ID [ID ...] --name NAME [--weights 0.7,0.3]
+
+There is no ``mix``: Cartesia removed voice embeddings and mixing on 2026-06-01 (every
+API version). A cloned voice is a voice id like any other.
 
 Each prints the config line to use what it found or made; failures are one line
 (`UsageError`), never the API key.
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from herald.cli.errors import UsageError
-from herald.config.sections import Language, VoiceName
-from herald.limits import EMBEDDINGS_UNTIL, embeddings_accepted
+from herald.config.sections import Language
+from herald.limits import MIXING_REMOVED
 
 if TYPE_CHECKING:
     from herald.cartesia.rest import CartesiaRest, VoiceInfo
@@ -35,7 +36,7 @@ def add_parser(
 ) -> None:
     """Register ``voices`` and its actions. ``common_sub`` holds the shared options with
     no defaults, so that an action's parser never resets what ``voices`` parsed."""
-    voices = sub.add_parser("voices", parents=[common], help="list, clone and mix voices")
+    voices = sub.add_parser("voices", parents=[common], help="list and clone voices")
     voices.add_argument("--json", action="store_true", help="print JSON for scripts")
     actions = voices.add_subparsers(dest="voices_command", metavar="ACTION")
 
@@ -48,20 +49,17 @@ def add_parser(
     clone.add_argument("--description", help="a description shown in the voice list")
     clone.add_argument("--json", action="store_true", help="print JSON for scripts")
 
-    mix = actions.add_parser(
-        "mix",
-        parents=[common_sub],
-        help="print a [[cartesia.mix]] block: voices by embedding, mixed with weights",
-    )
-    mix.add_argument("ids", nargs="+", metavar="ID", help="voice ids (herald voices lists them)")
-    mix.add_argument("--name", required=True, help="the name says and voice/set will use")
-    mix.add_argument("--weights", help="one per ID, comma-separated, e.g. 0.7,0.3 (default: equal)")
+    # Gone from Cartesia; kept as a name so that old notes and scripts get the reason.
+    gone = actions.add_parser("mix", parents=[common_sub], help=argparse.SUPPRESS)
+    gone.add_argument("rest", nargs=argparse.REMAINDER)
 
 
 async def run(cfg: Config, args: argparse.Namespace) -> int:
     from herald.cartesia.errors import CartesiaError
     from herald.cartesia.rest import CartesiaRest
 
+    if args.voices_command == "mix":
+        raise UsageError(f"herald voices mix was removed: {MIXING_REMOVED}")
     if cfg.cartesia_api_key is None:
         raise UsageError(
             "no Cartesia API key: set cartesia.api_key_file in the config "
@@ -71,8 +69,6 @@ async def run(cfg: Config, args: argparse.Namespace) -> int:
     try:
         if args.voices_command == "clone":
             return await _clone(cfg, rest, args)
-        if args.voices_command == "mix":
-            return await _mix(cfg, rest, args)
         return await _list(rest, args.json)
     except CartesiaError as exc:
         raise UsageError(str(exc)) from None
@@ -127,45 +123,6 @@ async def _clone(cfg: Config, rest: CartesiaRest, args: argparse.Namespace) -> i
     print("or name it (for a say's voice, voice/set and Home Assistant):")
     print(f'  voices = [{{name = "{slug}", id = "{voice.id}"}}]')
     return 0
-
-
-async def _mix(cfg: Config, rest: CartesiaRest, args: argparse.Namespace) -> int:
-    version = cfg.cartesia.version
-    if not embeddings_accepted(version):
-        raise UsageError(
-            f"voices by embedding need cartesia.version {EMBEDDINGS_UNTIL} or older "
-            f"(it is {version}; newer API versions take voices by id only)"
-        )
-    if not _matches(VoiceName, args.name):
-        raise UsageError(f"--name {args.name!r}: use 1 to 64 letters, digits, '_', '.' or '-'")
-    weights = _weights(args.weights, len(args.ids))
-    lines = ["[[cartesia.mix]]", f'name = "{args.name}"', "voices = ["]
-    for voice_id, weight in zip(args.ids, weights, strict=True):
-        detail = await rest.get_voice(voice_id)
-        if detail.embedding is None:
-            raise UsageError(f"Cartesia sent no embedding for the voice {voice_id}")
-        numbers = ", ".join(repr(round(x, 6)) for x in detail.embedding)
-        lines.append(f"  # {detail.info.name or '?'} ({voice_id})")
-        lines.append(f"  {{weight = {weight:g}, embedding = [{numbers}]}},")
-    lines.append("]")
-    print("# Paste at the end of the config file; then use the name like any voice,")
-    print(f'# e.g. voice = "{args.name}" under [cartesia].')
-    print("\n".join(lines))
-    return 0
-
-
-def _weights(text: str | None, count: int) -> list[float]:
-    if text is None:
-        return [1.0] * count
-    try:
-        weights = [float(w) for w in text.split(",")]
-    except ValueError:
-        raise UsageError(f"--weights {text!r}: numbers separated by commas") from None
-    if len(weights) != count:
-        raise UsageError(f"--weights: {len(weights)} weight(s) for {count} voice(s)")
-    if not all(0 < w <= 1000 for w in weights):
-        raise UsageError("--weights: each must be above 0 (they are relative)")
-    return weights
 
 
 def _matches(annotated: object, value: str) -> bool:

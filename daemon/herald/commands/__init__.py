@@ -1,50 +1,51 @@
 """MQTT payloads to typed, trusted commands: the edge validation (see `herald.commands.parse`)."""
 
 from herald.commands.parse import (
-    EMOTIONS as EMOTIONS,
+    EMOTIONS,
+    MAX_AT_MS,
+    MAX_DEPTH,
+    MAX_ID_CHARS,
+    MAX_PAYLOAD_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_TTL_S,
+    HermesSay,
+    Priority,
+    Rejected,
+    SayCommand,
+    StopCommand,
+    StreamChunk,
+    VolumeCommand,
+    new_id,
+    parse_hermes_say,
+    parse_say,
+    parse_stop,
+    parse_stream_chunk,
+    parse_switch,
+    parse_voice_name,
+    parse_volume,
 )
-from herald.commands.parse import (
-    MAX_AT_MS as MAX_AT_MS,
-)
-from herald.commands.parse import (
-    MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
-)
-from herald.commands.parse import (
-    HermesSay as HermesSay,
-)
-from herald.commands.parse import (
-    Priority as Priority,
-)
-from herald.commands.parse import (
-    Rejected as Rejected,
-)
-from herald.commands.parse import (
-    SayCommand as SayCommand,
-)
-from herald.commands.parse import (
-    StopCommand as StopCommand,
-)
-from herald.commands.parse import (
-    StreamChunk as StreamChunk,
-)
-from herald.commands.parse import (
-    VolumeCommand as VolumeCommand,
-)
-from herald.commands.parse import (
-    new_id as new_id,
-)
-from herald.commands.parse import (
-    parse_hermes_say as parse_hermes_say,
-)
-from herald.commands.parse import (
-    parse_say as parse_say,
-)
-from herald.commands.parse import (
-    parse_stop as parse_stop,
-)
-from herald.commands.parse import (
-    parse_stream_chunk as parse_stream_chunk,
-)
-from herald.commands.parse import (
-    parse_volume as parse_volume,
-)
+
+__all__ = [
+    "EMOTIONS",
+    "MAX_AT_MS",
+    "MAX_DEPTH",
+    "MAX_ID_CHARS",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_TEXT_CHARS",
+    "MAX_TTL_S",
+    "HermesSay",
+    "Priority",
+    "Rejected",
+    "SayCommand",
+    "StopCommand",
+    "StreamChunk",
+    "VolumeCommand",
+    "new_id",
+    "parse_hermes_say",
+    "parse_say",
+    "parse_stop",
+    "parse_stream_chunk",
+    "parse_switch",
+    "parse_voice_name",
+    "parse_volume",
+]

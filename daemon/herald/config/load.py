@@ -7,8 +7,8 @@ reported at once, in one `ConfigError`.
 The sections live in `herald.config.sections`: adding a section means a `Section`
 subclass there and a field of `Config` here. The arrays of tables `[[buttons]]` and
 `[[transforms]]` are validated by `herald.config.buttons` and
-`herald.config.transforms`; an array of tables inside a section that lists it in
-`ITEMIZED` (`[[cartesia.mix]]`) is validated table by table here.
+`herald.config.transforms`. A key a section lists in `REMOVED` (`cartesia.mix`) gets the
+one line that says what replaced it.
 
 Secrets (the Cartesia API key, the MQTT password) are not TOML keys: they are read from
 the file a key names, else from systemd's `$CREDENTIALS_DIRECTORY`, else from the
@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, get_args, get_origin
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -33,6 +33,7 @@ from herald.config.sections import (
     CartesiaConfig,
     ClipsConfig,
     DeviceConfig,
+    EsphomeConfig,
     MqttConfig,
     OfflineConfig,
     QuietHoursConfig,
@@ -48,7 +49,6 @@ from herald.validate import (
     format_key,
     format_path,
     format_value,
-    validate_array,
     validate_table,
 )
 
@@ -63,6 +63,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeviceConfig",
+    "EsphomeConfig",
     "MqttConfig",
     "OfflineConfig",
     "QuietHoursConfig",
@@ -91,11 +92,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     clips: ClipsConfig = msgspec.field(default_factory=ClipsConfig)
     quiet_hours: QuietHoursConfig = msgspec.field(default_factory=QuietHoursConfig)
     stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
+    esphome: EsphomeConfig = msgspec.field(default_factory=EsphomeConfig)
     buttons: tuple[ButtonConfig, ...] = ()  # [[buttons]]: an array of tables
     transforms: tuple[Transform, ...] = ()  # [[transforms]]: applied in this order
     # Not TOML keys: loaded from files, systemd credentials or the environment.
     cartesia_api_key: Secret | None = None  # None: cloud voice off
     mqtt_password: Secret | None = None
+    esphome_key: Secret | None = None  # None: the ESPHome API in plaintext
 
 
 def _section_fields() -> dict[str, tuple[str, type[Section]]]:
@@ -132,6 +135,7 @@ _SECRET_SOURCES = (
     _SecretSource(
         "mqtt_password", "mqtt", "password_file", "mqtt_password", "HERALD_MQTT_PASSWORD"
     ),
+    _SecretSource("esphome_key", "esphome", "key_file", "esphome_key", "HERALD_ESPHOME_KEY"),
 )
 
 
@@ -145,13 +149,33 @@ def _read_secret(label: str, path: Path) -> tuple[Secret | None, list[str]]:
     return secret, []
 
 
+def _secret_file_label(source: _SecretSource, value: str) -> str:
+    """``section.key = "path"``, unless the value looks like the secret itself (a key
+    pasted where its file's name belongs): that is never echoed."""
+    key = f"{source.section}.{source.key}"
+    if "/" in value and not value.startswith(("sk_", "sk-")):
+        return f"{key} = {format_path(value)}"
+    return f"{key} (its value is not shown: it looks like a secret, not a file name)"
+
+
+def _check_esphome_key(key: Secret | None) -> list[str]:
+    from herald.esphome.settings import EsphomeKeyError, decode_key
+
+    if key is None:
+        return []
+    try:
+        decode_key(key)
+    except EsphomeKeyError as exc:
+        return [f"esphome.key_file: {exc}"]
+    return []
+
+
 def _load_secret(
     source: _SecretSource, file_value: str, env: Mapping[str, str]
 ) -> tuple[Secret | None, list[str]]:
     """The secret from the file the config names, else the credential, else the env."""
     if file_value:
-        label = f"{source.section}.{source.key} = {format_path(file_value)}"
-        return _read_secret(label, Path(file_value))
+        return _read_secret(_secret_file_label(source, file_value), Path(file_value))
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials:
         path = Path(credentials) / source.credential
@@ -262,6 +286,7 @@ def build_config(
         secret, secret_errors = _load_secret(src, getattr(section, src.key), env)
         sections[src.field] = secret
         errors.extend(secret_errors)
+    errors.extend(_check_esphome_key(sections.get("esphome_key")))
     if errors:
         raise ConfigError(errors, source)
     return Config(**sections)
@@ -270,49 +295,13 @@ def build_config(
 def _validate_section(
     section_type: type[Section], table: Mapping[str, Any], path: str
 ) -> tuple[dict[str, Any], list[str]]:
-    """`validate_table`, with the arrays of tables named in `ITEMIZED` checked table by
-    table (so an error names `path.key[i].subkey`); each table's own `check` too."""
-    itemized = {
-        f.encode_name: f
-        for f in msgspec.structs.fields(section_type)
-        if f.name in section_type.ITEMIZED
-    }
-    plain = {k: v for k, v in table.items() if k not in itemized}
-    values, errors = validate_table(section_type, plain, path)
-    for key, field in itemized.items():
-        if key not in table:
-            continue
-        items, item_errors = _validate_items(_item_type(field.type), table[key], f"{path}.{key}")
-        errors.extend(item_errors)
-        if not item_errors:
-            values[field.name] = items
+    """`validate_table`, with the keys the section lists in `REMOVED` named as such."""
+    removed = section_type.REMOVED
+    values, errors = validate_table(
+        section_type, {k: v for k, v in table.items() if k not in removed}, path
+    )
+    errors.extend(f"{path}.{key}: {removed[key]}" for key in table if key in removed)
     return values, errors
-
-
-def _item_type(tp: Any) -> type[Section]:
-    """`Section` in `tuple[Section, ...]`, `Annotated` or not."""
-    while get_origin(tp) is not tuple:
-        tp = get_args(tp)[0]  # Annotated[X, ...] -> X
-    item: type[Section] = get_args(tp)[0]
-    return item
-
-
-def _validate_items(
-    item_type: type[Section], value: object, path: str
-) -> tuple[tuple[Section, ...], list[str]]:
-    required = [f for f in msgspec.structs.fields(item_type) if f.required]
-
-    def one(table: Mapping[str, Any], where: str) -> tuple[Section | None, list[str]]:
-        values, errors = _validate_section(item_type, table, where)
-        errors.extend(
-            f"{where}.{f.encode_name}: required" for f in required if f.encode_name not in table
-        )
-        if errors:
-            return None, errors
-        item = item_type(**values)
-        return item, item.check(where)
-
-    return validate_array(value, path, one)
 
 
 def _unknown_top_level(name: str, value: object) -> str:

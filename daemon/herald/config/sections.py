@@ -15,19 +15,21 @@ from msgspec import Meta
 
 from herald.control.quiet_hours import QuietHours, parse_window
 from herald.limits import (
-    EMBEDDING_SIZE,
-    EMBEDDINGS_UNTIL,
     EMOTIONS,
     MAX_LOUDNESS,
     MAX_SPEED,
     MIN_LOUDNESS,
     MIN_SPEED,
-    embeddings_accepted,
-    mix_embeddings,
+    MIXING_REMOVED,
 )
 from herald.validate import format_path, format_value
 
 DEFAULT_VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
+# Cartesia as it is now (see the README, "How it talks to Cartesia"): the API version the
+# official SDK 4.x sends, and the stable sonic-3 model (42 languages, every generation
+# control). Both are config keys; sonic-3.5 and sonic-3.6 work the same way.
+DEFAULT_VERSION = "2026-08-14"
+DEFAULT_MODEL = "sonic-3"
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 
 # Device ids that would collide with the shared topics P/all/... and P/group/G/...
@@ -79,6 +81,10 @@ SampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
 Volume = Annotated[int, Meta(ge=0, le=100)]
 Megabytes = Annotated[int, Meta(ge=1)]
 Seconds = Annotated[float, Meta(gt=0, le=30, description="a number of seconds above 0, at most 30")]
+IdleClose = Annotated[
+    float, Meta(ge=0, le=86400, description="a number of seconds from 0 (never close) to 86400")
+]
+LeadInMs = Annotated[int, Meta(ge=0, le=2000, description="an integer from 0 to 2000 (ms)")]
 # Cartesia's generation_config; absent (TOML has no null): Cartesia's own default.
 Speed = Annotated[
     Annotated[float, Meta(ge=MIN_SPEED, le=MAX_SPEED)] | None,
@@ -99,19 +105,6 @@ DictId = Annotated[
         description="a pronunciation dictionary id (letters, digits, '_', '.', ':', '-'), "
         'or "" for none',
     ),
-]
-Embedding = Annotated[
-    # Bounded so that mixing them can never overflow (Cartesia's are small numbers).
-    tuple[Annotated[float, Meta(ge=-1e6, le=1e6)], ...],
-    Meta(
-        min_length=EMBEDDING_SIZE,
-        max_length=EMBEDDING_SIZE,
-        description=f"an array of {EMBEDDING_SIZE} numbers between -1e6 and 1e6 "
-        "(`herald voices mix` prints them)",
-    ),
-]
-Weight = Annotated[
-    float, Meta(gt=0, le=1000, description="a number above 0 (weights are relative)")
 ]
 
 
@@ -136,9 +129,9 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Base of the config sections (and of tables inside them): frozen, keyword-only,
     no unknown keys."""
 
-    # Keys holding an array of tables checked table by table, so that an error names
-    # `section.key[i].subkey` (herald.config.load does it).
-    ITEMIZED: ClassVar[tuple[str, ...]] = ()
+    # Keys that once existed and are gone, each with the one line a config that still
+    # has it is told (herald.config.load reports it instead of "unknown key").
+    REMOVED: ClassVar[dict[str, str]] = {}
 
     def check(self, path: str) -> list[str]:
         """Errors that involve several keys (each key alone is already valid)."""
@@ -195,51 +188,22 @@ class NamedVoice(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     id: NonEmpty
 
 
-class MixPart(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One voice of a `cartesia.mix` entry: its embedding and its share."""
-
-    embedding: Embedding
-    weight: Weight = 1.0
-
-
-class MixedVoice(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One of `cartesia.mix`: a voice made of embeddings, used by its name like
-    `cartesia.voices`. One part is a voice by embedding; several are mixed."""
-
-    ITEMIZED = ("voices",)
-
-    name: VoiceName
-    voices: tuple[MixPart, ...]
-
-    def check(self, path: str) -> list[str]:
-        if self.voices:
-            return []
-        return [f"{path}.voices: needs at least one {{embedding = [...], weight = n}}"]
-
-    @property
-    def embedding(self) -> tuple[float, ...]:
-        """The embedding to send: the weighted average of the parts."""
-        return mix_embeddings([(p.embedding, p.weight) for p in self.voices])
-
-
 class CartesiaConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """[cartesia]: the cloud voice."""
 
-    ITEMIZED = ("mix",)
+    REMOVED: ClassVar[dict[str, str]] = {"mix": MIXING_REMOVED}
 
     url: WsUrl = "wss://api.cartesia.ai/tts/websocket"
     api_url: HttpUrl = "https://api.cartesia.ai"
     api_key_file: str = ""  # "": $CREDENTIALS_DIRECTORY/cartesia_api_key, env CARTESIA_API_KEY
-    version: IsoDate = "2025-04-16"  # sent as the Cartesia version
-    model: NonEmpty = "sonic-3"
+    # The API version of the official SDK 4.x: structured errors, voices by id only.
+    version: IsoDate = DEFAULT_VERSION
+    model: NonEmpty = DEFAULT_MODEL
     voice: NonEmpty = DEFAULT_VOICE
     language: Language = "en"
     # Named voices: the Home Assistant voice select, `P/D/voice/set`, and "voice" in a say
     # accept these names. `voice` above may be one of the names.
     voices: tuple[NamedVoice, ...] = ()
-    # Named voices by embedding (one part) or mixed from several; only on API versions
-    # up to EMBEDDINGS_UNTIL. Their names work wherever those of `voices` do.
-    mix: tuple[MixedVoice, ...] = ()
     # generation_config and pronunciation_dict_id of every say that does not set its own.
     speed: Speed = None
     emotion: Annotated[
@@ -254,42 +218,23 @@ class CartesiaConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=T
             f"{path}.voices: the name {format_value(name)} is used twice"
             for name in sorted({n for n in names if names.count(n) > 1})
         ]
-        mixed = [m.name for m in self.mix]
-        errors.extend(
-            f"{path}.mix: the name {format_value(name)} is used twice "
-            f"(the names of {path}.voices and {path}.mix are one list)"
-            for name in sorted({n for n in mixed if (names + mixed).count(n) > 1})
-        )
         try:
             dt.date.fromisoformat(self.version)
         except ValueError:
             errors.append(f"{path}.version = {format_value(self.version)}: not a valid date")
-        if self.mix and not embeddings_accepted(self.version):
-            errors.extend(
-                f"{path}.mix[{i}] ({format_value(m.name)}): voices by embedding need "
-                f"Cartesia API version {EMBEDDINGS_UNTIL} or older, and {path}.version is "
-                f"{format_value(self.version)} (newer versions take voices by id only): "
-                f'use {path}.voices, or set {path}.version = "{EMBEDDINGS_UNTIL}"'
-                for i, m in enumerate(self.mix)
-            )
         return errors
 
     @property
     def voice_ids(self) -> dict[str, str]:
-        """Name → voice id, in the order of the config; a `mix` voice maps to its name."""
-        return {v.name: v.id for v in self.voices} | {m.name: m.name for m in self.mix}
-
-    @property
-    def embeddings(self) -> dict[str, tuple[float, ...]]:
-        """Name → embedding of each `mix` voice (its parts mixed)."""
-        return {m.name: m.embedding for m in self.mix}
+        """Name → voice id, in the order of the config."""
+        return {v.name: v.id for v in self.voices}
 
     def voice_id(self, voice: str) -> str:
         """A voice name of `voices` resolved to its id; anything else as it is."""
         return self.voice_ids.get(voice, voice)
 
     def voice_name(self, voice: str) -> str | None:
-        """The name under which `voices` (or `mix`) lists a voice (given by name or id)."""
+        """The name under which `voices` lists a voice (given by name or id)."""
         return next((n for n, id in self.voice_ids.items() if voice in (n, id)), None)
 
 
@@ -299,6 +244,12 @@ class AudioConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True
     device: NonEmpty = "default"  # ALSA PCM name
     sample_rate: SampleRate = 24000  # requested from Cartesia and opened on ALSA
     volume: Volume = 100  # 100 plays samples unchanged
+    # Close the device after this long without a say; 0: never (keeps an HDMI sink,
+    # a USB DAC or an amplifier awake, at the writer's idle CPU for good).
+    idle_close: IdleClose = 30.0
+    # Silence played after a cold open before the first word, for sinks that wake on
+    # a stream; it overlaps the wait for the first cloud audio.
+    lead_in_ms: LeadInMs = 120
 
 
 class CacheConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -350,3 +301,33 @@ class StreamConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     idle_timeout: Annotated[
         float, Meta(gt=0, le=600, description="a number of seconds above 0, at most 600")
     ] = 10.0  # no chunk for this long: the utterance fails
+
+
+# [esphome]: herald as a Home Assistant speaker (see herald.esphome).
+ESPHOME_PORT = 6053
+ESPHOME_NAME_MAX = 31  # ESPHome's node name limit (it is also the mDNS host name)
+
+EsphomePort = Annotated[int, Meta(ge=1, le=65535, description="a port number 1-65535")]
+EsphomeName = Annotated[
+    str,
+    Meta(
+        max_length=ESPHOME_NAME_MAX,
+        pattern=r"^(|[a-z0-9]([a-z0-9-]*[a-z0-9])?)$",
+        description=f"up to {ESPHOME_NAME_MAX} of a-z 0-9 and '-', not starting or ending "
+        "with '-' (or \"\" for the device id)",
+    ),
+]
+EsphomeFriendlyName = Annotated[str, Meta(max_length=120, description="at most 120 characters")]
+
+
+class EsphomeConfig(Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[esphome]: herald as a Home Assistant speaker on the ESPHome native API."""
+
+    enabled: bool = False
+    port: EsphomePort = ESPHOME_PORT
+    name: EsphomeName = ""  # "": device.id ('_' becomes '-'); Home Assistant's device name
+    friendly_name: EsphomeFriendlyName = ""  # "": the name; what Home Assistant shows
+    # A file holding the Noise key, base64 of 32 random bytes; "" looks in
+    # $CREDENTIALS_DIRECTORY/esphome_key, then HERALD_ESPHOME_KEY; none: plaintext.
+    key_file: str = ""
+    advertise: bool = True  # mDNS _esphomelib._tcp, so Home Assistant discovers herald

@@ -21,7 +21,8 @@ Priority = Literal["normal", "high"]
 _DAY_US = 24 * 3600 * 1_000_000
 _ALLOWED = '"HH:MM-HH:MM" in 24-hour local time, like "22:00-07:00" (24:00 may end a window)'
 # 1-digit hours are unambiguous, so accepted; re.ASCII keeps other scripts' digits out.
-_WINDOW = re.compile(r"\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*", re.ASCII)
+# Possessive, and only from the start of a run of spaces: linear even under search.
+_WINDOW = re.compile(r"(?<!\s)\s*+(\d{1,2}):(\d\d)\s*+-\s*+(\d{1,2}):(\d\d)\s*+", re.ASCII)
 
 
 def _us(t: dt.time) -> int:

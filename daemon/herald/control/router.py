@@ -1,95 +1,40 @@
-"""MQTT commands in: topics, parsing at the edge, and hand-off to the speaker.
+"""MQTT commands in: topic → parser → action, with acks and rejected events.
 
-Every message is acknowledged once handled: a say when its utterance ends (the
-speaker acks it), everything else at once, rejected ones included, so a poison
-message is not redelivered for ever. Nothing raised here may stop the loop.
+Every message is acknowledged to the broker once herald has taken responsibility for
+it: a say once it is in herald's queue journal (`herald.control.journal`; it survives a
+crash there, and the broker can deliver what follows it, a stop too), or when it has
+ended if the journal cannot be written; everything else once handled, rejected ones
+included, so a poison message is not redelivered for ever. A retained command is never
+acted on (it would replay at every start). Nothing raised here may stop the loop.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-import trio
 
 from herald.commands import (
     Rejected,
-    SayCommand,
-    parse_hermes_say,
     parse_say,
     parse_stop,
     parse_stream_chunk,
+    parse_switch,
+    parse_voice_name,
     parse_volume,
 )
-from herald.commands.text import decode_payload, quote
-from herald.control.settings import Controls
-from herald.control.speaker import Job, Speaker, SpeakEvent
+from herald.commands.payload import MAX_PAYLOAD_BYTES, decode_payload
+from herald.commands.reasons import quote
+from herald.control.actions import Actions
+from herald.control.hermes import Hermes
+from herald.control.journal import Journal, Replay
+from herald.control.speaker import SpeakEvent, StreamTooLong
+from herald.control.topics import Kind, Topics
 from herald.mqtt import Broker, Message
-from herald.speech.feed import TextFeed
+
+__all__ = ["Router"]
 
 log = logging.getLogger("herald.router")
-
-MAX_PAYLOAD = 65536
-HERMES_SAY = "hermes/tts/say"
-HERMES_FINISHED = "hermes/tts/sayFinished"
-HERMES_ERROR = "hermes/error/tts"
-
-# (topic, payload, retain): published by the daemon's outbox task, with QoS 1.
-Outgoing = tuple[str, str, bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    prefix: str
-    device: str
-    groups: Sequence[str] = ()
-    hermes: bool = False
-    birth: str | None = None  # Home Assistant's status topic, with discovery on
-
-    def _t(self, *parts: str) -> str:
-        return "/".join((self.prefix, *parts))
-
-    @property
-    def availability(self) -> str:
-        return self._t(self.device, "availability")
-
-    @property
-    def state(self) -> str:
-        return self._t(self.device, "state")
-
-    @property
-    def event(self) -> str:
-        return self._t(self.device, "event")
-
-    @property
-    def button(self) -> str:
-        return self._t(self.device, "button")
-
-    def commands(self) -> dict[str, str]:
-        """Command topic → kind."""
-        kinds = {
-            self._t(self.device, "say"): "say",
-            self._t("all", "say"): "say",
-            **{self._t("group", group, "say"): "say" for group in self.groups},
-            self._t(self.device, "say", "stream"): "stream",
-            self._t(self.device, "stop"): "stop",
-            self._t("all", "stop"): "stop",
-            self._t(self.device, "volume", "set"): "volume",
-            self._t(self.device, "mute", "set"): "mute",
-            self._t(self.device, "voice", "set"): "voice",
-            self._t(self.device, "replay"): "replay",
-        }
-        if self.hermes:
-            kinds[HERMES_SAY] = "hermes"
-        if self.birth is not None:
-            kinds[self.birth] = "birth"
-        return kinds
-
-    def subscriptions(self) -> list[tuple[str, int]]:
-        return [(topic, 1) for topic in self.commands()]
 
 
 class Router:
@@ -97,24 +42,19 @@ class Router:
         self,
         topics: Topics,
         broker: Broker,
-        speaker: Speaker,
-        controls: Controls,
-        events: trio.MemorySendChannel[SpeakEvent],
-        outbox: trio.MemorySendChannel[Outgoing],
+        actions: Actions,
+        emit: Callable[[SpeakEvent], None],
         *,
-        voices: Sequence[str] = (),
-        stream_idle: float = 10.0,
+        hermes: Hermes | None = None,
+        journal: Journal | None = None,
         on_birth: Callable[[], None] = lambda: None,
     ) -> None:
-        self._topics = topics
+        self._journal = journal
         self._kinds = topics.commands()
         self._broker = broker
-        self._speaker = speaker
-        self._controls = controls
-        self._events = events
-        self._outbox = outbox
-        self._voices = list(voices)
-        self._stream_idle = stream_idle
+        self._actions = actions
+        self._emit = emit
+        self._hermes = hermes
         self._on_birth = on_birth
 
     async def run(self) -> None:
@@ -128,154 +68,119 @@ class Router:
     def handle(self, message: Message) -> None:
         kind = self._kinds.get(message.topic)
         if kind is None or message.retain:
-            # A retained command would replay at every start: never act on one.
             if message.retain:
                 log.info("ignored a retained message on %s", message.topic)
             self._broker.ack(message)
             return
         ack = functools.partial(self._broker.ack, message)
+        topic, payload = message.topic, message.payload
         try:
             if message.oversize:
-                raise Rejected(f"payload is {message.size} bytes; the limit is {MAX_PAYLOAD}")
-            if kind == "say":
-                self._speaker.submit(Job(parse_say(message.payload), trio.current_time(), [ack]))
+                raise Rejected(f"payload is {message.size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+            if kind in ("say", "hermes") and message.dup and self._redelivered(topic, payload):
+                log.info("a redelivered say on %s is already queued or spoken", topic)
+            elif kind == "say":
+                cmd = parse_say(payload)
+                acks, on_start = self._accept(topic, payload, ack)
+                self._actions.say(cmd, acks, on_start=on_start)
                 return
-            if kind == "hermes":
-                self._hermes(message.payload, ack)
+            elif kind == "hermes" and self._hermes is not None:
+                accept = functools.partial(self._accept, topic, payload, ack)
+                self._hermes.say(payload, ack, accept)
                 return
-            if kind == "stream":
-                self._stream(message.payload)
             else:
-                self._setting(kind, message.payload)
+                self._command(kind, payload)
         except Rejected as exc:
-            self._reject(message.topic, exc.reason)
+            self._reject(topic, exc.reason)
         ack()
 
-    def _setting(self, kind: str, payload: bytes) -> None:
-        if kind == "stop":
-            self._speaker.stop(parse_stop(payload).id)
+    def _redelivered(self, topic: str, payload: bytes) -> bool:
+        return self._journal is not None and self._journal.redelivered(topic, payload)
+
+    def _accept(
+        self, topic: str, payload: bytes, ack: Callable[[], None]
+    ) -> tuple[list[Callable[[], None]], Callable[[], None] | None]:
+        """An accepted say: into the journal, acknowledged to the broker once it is on
+        disk; its entry ends with the say. Without the journal: acknowledged when the
+        say has ended."""
+        journal = self._journal
+        entry = journal.add(topic, payload, ack) if journal is not None else None
+        if entry is None or journal is None:
+            return [ack], None
+        return [functools.partial(journal.ended, entry)], functools.partial(journal.started, entry)
+
+    def replay(self, replays: Sequence[Replay], wall_now: float) -> None:
+        """The says the journal held at start: queued again, their ttl counted from when
+        they first arrived; one that stopped herald twice is answered, not played."""
+        journal = self._journal
+        assert journal is not None
+        for replay in replays:
+            ended = functools.partial(journal.ended, replay.entry)
+            started = functools.partial(journal.started, replay.entry)
+            kind = self._kinds.get(replay.topic)
+            age = wall_now - replay.arrived_wall
+            try:
+                if replay.poison:
+                    self._poison(replay)
+                    ended()
+                elif kind == "say":
+                    cmd = parse_say(replay.payload)
+                    self._actions.say(cmd, [ended], on_start=started, age=age)
+                elif kind == "hermes" and self._hermes is not None:
+                    accept = functools.partial(_accepted, ended, started)
+                    self._hermes.say(replay.payload, ended, accept, age=age)
+                else:  # no longer a say topic of this config
+                    ended()
+            except Rejected as exc:
+                self._reject(replay.topic, exc.reason)
+                ended()
+
+    def _poison(self, replay: Replay) -> None:
+        try:
+            id: str | None = parse_say(replay.payload).id
+        except Rejected:
+            id = None
+        error = (
+            "this say was playing when herald stopped unexpectedly, twice; it is not tried again"
+        )
+        log.error("event id=%s event=failed topic=%s error=%s", id, replay.topic, error)
+        self._emit(SpeakEvent(id, "failed", {"error": error, "topic": replay.topic}))
+
+    def _command(self, kind: Kind, payload: bytes) -> None:
+        actions = self._actions
+        if kind == "stream":
+            # Acknowledged as soon as it is added to its say: the broker lets only a
+            # few unacknowledged messages through (receive maximum), and a stream has
+            # hundreds. So a stream cut by a restart is not resumed.
+            chunk = parse_stream_chunk(payload)
+            try:
+                actions.stream_chunk(chunk.id, chunk.text, chunk.final)
+            except StreamTooLong as exc:
+                raise Rejected(str(exc)) from None
+        elif kind == "stop":
+            actions.stop(parse_stop(payload).id)
         elif kind == "volume":
-            self._controls.set_volume(parse_volume(payload).volume)
+            actions.set_volume(parse_volume(payload).volume)
         elif kind == "mute":
-            self.set_mute(parse_switch(payload))
+            actions.set_mute(parse_switch(payload, "mute"))
         elif kind == "voice":
-            self._controls.set_voice(self._parse_voice(payload))
+            name = parse_voice_name(payload)
+            if not actions.set_voice(name):
+                allowed = ", ".join(quote(v) for v in actions.voices) or "none are configured"
+                raise Rejected(f"voice {quote(name)} is not one of cartesia.voices ({allowed})")
         elif kind == "replay":
-            if not self._speaker.replay():
+            if not actions.replay():
                 raise Rejected("nothing to replay: nothing has been spoken since the start")
         elif kind == "birth" and decode_payload(payload).strip() == "online":
             log.info("Home Assistant is online: announcing herald again")
             self._on_birth()
 
-    def set_mute(self, mute: bool) -> None:
-        self._controls.set_mute(mute)
-        if mute:
-            self._speaker.drop_normal("muted")
-
-    def _stream(self, payload: bytes) -> None:
-        """A chunk is acknowledged as soon as it is added to its utterance: the broker
-        lets only a few unacknowledged messages through (receive maximum), and a
-        stream has hundreds. So a stream cut by a restart is not resumed."""
-        chunk = parse_stream_chunk(payload)
-        if self._speaker.feed_stream(chunk.id, chunk.text, chunk.final):
-            return
-        if self._speaker.handled(chunk.id):
-            log.info("stream %s has ended: a late chunk was ignored", chunk.id)
-            return
-        feed = TextFeed(self._stream_idle)
-        if chunk.text:
-            feed.add(chunk.text)
-        if chunk.final:
-            feed.close()
-        cmd = SayCommand(text=None, id=chunk.id)
-        self._speaker.submit(Job(cmd, trio.current_time(), feed=feed))
-
-    def _hermes(self, payload: bytes, ack: Callable[[], None]) -> None:
-        try:
-            say = parse_hermes_say(payload)
-        except Rejected as exc:
-            self._hermes_error(payload, exc.reason)
-            raise
-        if say.site_id not in (self._topics.device, "default"):
-            log.debug("hermes say for site %s: not this one", say.site_id)
-            ack()
-            return
-        finished = {"id": say.id, "siteId": say.site_id}
-        if say.session_id is not None:
-            finished["sessionId"] = say.session_id
-
-        def say_finished() -> None:
-            # Rhasspy's own TTS also reports sayFinished when speaking failed.
-            self._send((HERMES_FINISHED, json.dumps(finished), False))
-
-        cmd = SayCommand(text=say.text, id=say.id, language=hermes_language(say.lang))
-        self._speaker.submit(Job(cmd, trio.current_time(), [ack, say_finished]))
-
-    def _hermes_error(self, payload: bytes, reason: str) -> None:
-        """A Hermes say for this site that cannot be spoken: Rhasspy's own TTS answers
-        with hermes/error/tts and sayFinished, and a dialogue session waits for the
-        latter, so do the same when the payload names an id and this site."""
-        try:
-            members = json.loads(payload)
-        except ValueError:
-            return
-        if not isinstance(members, dict):
-            return
-        id, site = members.get("id"), members.get("siteId") or "default"
-        session = members.get("sessionId")
-        if not isinstance(site, str) or site not in (self._topics.device, "default"):
-            return
-        error: dict[str, object] = {"error": reason, "context": "herald", "siteId": site}
-        if isinstance(session, str):
-            error["sessionId"] = session
-        self._send((HERMES_ERROR, json.dumps(error), False))
-        if isinstance(id, str) and id:
-            finished = {"id": id, "siteId": site}
-            if isinstance(session, str):
-                finished["sessionId"] = session
-            self._send((HERMES_FINISHED, json.dumps(finished), False))
-
-    def _parse_voice(self, payload: bytes) -> str:
-        name = decode_payload(payload).removeprefix("\ufeff").strip()
-        if name not in self._voices:
-            allowed = ", ".join(quote(v) for v in self._voices) or "none are configured"
-            raise Rejected(f"voice {quote(name)} is not one of cartesia.voices ({allowed})")
-        return name
-
-    def _send(self, message: Outgoing) -> None:
-        try:
-            self._outbox.send_nowait(message)
-        except trio.WouldBlock:
-            log.error("outgoing queue full: a message to %s was not published", message[0])
-
     def _reject(self, topic: str, reason: str) -> None:
         log.info("event id=- event=rejected topic=%s error=%s", topic, reason)
-        try:
-            self._events.send_nowait(
-                SpeakEvent(None, "rejected", {"error": reason, "topic": topic})
-            )
-        except trio.WouldBlock:
-            log.error("event channel full: rejected on %s not published", topic)
+        self._emit(SpeakEvent(None, "rejected", {"error": reason, "topic": topic}))
 
 
-_ON = frozenset({"on", "true", "1"})
-_OFF = frozenset({"off", "false", "0"})
-
-
-def parse_switch(payload: bytes) -> bool:
-    """`P/D/mute/set`: ON / OFF (Home Assistant's switch), also true/false and 1/0."""
-    text = decode_payload(payload).removeprefix("\ufeff").strip()
-    if text.lower() in _ON:
-        return True
-    if text.lower() in _OFF:
-        return False
-    shown = quote(text) if text else "nothing (the payload is empty)"
-    raise Rejected(f'"mute": must be ON or OFF (or true/false, 1/0), got {shown}')
-
-
-def hermes_language(lang: str | None) -> str | None:
-    """Rhasspy's "en_US" / "de-DE" as Cartesia's "en" / "de"; None keeps the configured one."""
-    if not lang:
-        return None
-    base = lang.replace("_", "-").split("-")[0].lower()
-    return base if base.isascii() and base.isalpha() and 2 <= len(base) <= 3 else None
+def _accepted(
+    ended: Callable[[], None], started: Callable[[], None]
+) -> tuple[list[Callable[[], None]], Callable[[], None] | None]:
+    return [ended], started

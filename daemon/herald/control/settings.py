@@ -1,5 +1,6 @@
-"""The settings a household changes at runtime: volume, mute, voice; and the gate that
-decides, when an utterance is about to start, whether and how loud it plays.
+"""The settings a household changes at runtime: volume, mute, voice; the gate that
+decides, when an utterance is about to start, whether and how loud it plays; and the
+player's volume, which only this class writes.
 
 Changed from MQTT, Home Assistant and the buttons; saved to the state file (debounced,
 atomically, in a worker thread) so that they survive restarts and power cuts.
@@ -11,9 +12,10 @@ says inside their windows; high-priority ones play at the device volume.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,7 @@ class Gate:
     volume: int | None = None  # a cap on its volume (quiet hours)
 
 
-class Controls:
+class Settings:
     def __init__(
         self,
         player: Player,
@@ -66,7 +68,10 @@ class Controls:
         self.voice = Observable[str | None](voice)
         self._default_voice = default_voice
         self._dirty = trio.Event()
-        player.set_volume(self.volume.value)
+        # While a say plays: its own volume, and the quiet-hours cap on it.
+        self._say_volume: int | None = None
+        self._cap: int | None = None
+        self._apply_volume()
         if saved is not None:
             log.info(
                 "restored volume %d, mute %s, voice %s",
@@ -79,8 +84,8 @@ class Controls:
 
     def set_volume(self, volume: int) -> None:
         volume = max(0, min(100, volume))
-        self._player.set_volume(volume)
         self.volume.set(volume)
+        self._apply_volume()
         log.info("volume %d", volume)
         self._dirty.set()
 
@@ -97,6 +102,27 @@ class Controls:
         self.voice.set(name)
         log.info("voice %s", name)
         self._dirty.set()
+
+    # --- the player's volume ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def playing(self, volume: int | None, cap: int | None) -> Iterator[None]:
+        """While a say plays: its own ``volume`` (None: the device volume), at most
+        ``cap`` (quiet hours). A volume change meanwhile changes the device volume,
+        and the say follows it only where it set none of its own; the cap holds."""
+        self._say_volume, self._cap = volume, cap
+        self._apply_volume()
+        try:
+            yield
+        finally:
+            self._say_volume = self._cap = None
+            self._apply_volume()
+
+    def _apply_volume(self) -> None:
+        wanted = self._say_volume if self._say_volume is not None else self.volume.value
+        if self._cap is not None:
+            wanted = min(wanted, self._cap)
+        self._player.set_volume(wanted)
 
     # --- reading ----------------------------------------------------------------
 

@@ -13,38 +13,62 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import trio
 
 from herald.audio import Player, StreamMetrics
-from herald.cartesia.protocol import VoiceParams
 from herald.commands import Priority, SayCommand, new_id
 from herald.control.queue import Queued, SpeakQueue
 from herald.control.settings import Gate
 from herald.observable import Observable
-from herald.speech.fallback import Sources, SpeechFailed, Utterance, produce
-from herald.speech.feed import TextFeed
+from herald.speech import Production, Sources, SpeechFailed, produce
+from herald.speech.feed import MAX_STREAM_CHARS, TextFeed
+
+if TYPE_CHECKING:
+    from herald.media import MediaSource
 from herald.speech.voicing import Voicing
+from herald.voice import VoiceParams
 
 log = logging.getLogger("herald.speaker")
 
-_REMEMBER_IDS = 1000  # ids of handled says kept to recognise redeliveries
+_REMEMBER_IDS = 1000  # ids of ended streams kept, to ignore their late chunks
+# Says waiting to be spoken. Past it a normal say is dropped at once (reason
+# "queue_full"); a high-priority one may use as many again (the doorbell must not be
+# crowded out by a flood), then it is dropped too.
+MAX_QUEUE = 100
 
 
 @dataclass
 class Job:
     cmd: SayCommand
     arrived: float  # trio time the command arrived
-    acks: list[Callable[[], None]] = field(default_factory=list)
+    acks: list[Callable[[], None]] = field(default_factory=list)  # run once it has ended
     feed: TextFeed | None = None  # the text of a streamed say, still arriving
+    on_start: Callable[[], None] | None = None  # run when it starts playing
+    # A media job (Home Assistant's play_media, an announce without text): the WAV at
+    # this URL is played instead of the say's text.
+    media_url: str | None = None
+    prelude_url: str | None = None  # played first, with no gap (a pre-announce sound)
+    announce: bool = False  # an announcement (the media player shows "announcing")
+    origin: str | None = None  # the front end, when not MQTT ("esphome"): in every event
+    on_end: Callable[[str, dict[str, Any]], None] | None = None  # the terminal event
 
     def ack(self) -> None:
         for ack in self.acks:
             ack()
         self.acks.clear()
+
+
+class StreamTooLong(Exception):
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"the streamed say is already {length} characters; the limit is "
+            f"{MAX_STREAM_CHARS}: what came is spoken, the rest is not"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +85,17 @@ class SpeakEvent:
 class SpeakerState:
     speaking: bool = False
     queue: int = 0
+    announcing: bool = False  # what plays is an announcement
 
 
-class Settings(Protocol):
-    """What the speaker asks the runtime settings (`herald.controls.Controls`)."""
-
-    @property
-    def volume(self) -> Observable[int]: ...
+class SpeakerSettings(Protocol):
+    """What the speaker asks the runtime settings (`herald.control.settings.Settings`)."""
 
     def resolve_voice(self, voice: str | None) -> str: ...
 
     def gate(self, priority: Priority, volume: int | None) -> Gate: ...
+
+    def playing(self, volume: int | None, cap: int | None) -> AbstractContextManager[None]: ...
 
 
 class Speaker:
@@ -80,17 +104,19 @@ class Speaker:
         sources: Sources,
         player: Player,
         defaults: VoiceParams,
-        events: trio.MemorySendChannel[SpeakEvent],
-        settings: Settings,
+        emit: Callable[[SpeakEvent], None],
+        settings: SpeakerSettings,
         *,
         voicing: Voicing | None = None,
+        media: MediaSource | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self._media = media  # fetches media URLs (Home Assistant's), when there are any
         self._sources = sources
         self._player = player
         self._defaults = defaults
         self._voicing = voicing if voicing is not None else Voicing()
-        self._events = events
+        self._emit = emit
         self._settings = settings
         self._wall_clock = wall_clock  # only to turn a say's `at` into trio time
         self.last: SayCommand | None = None  # the last utterance that started: replay
@@ -106,15 +132,15 @@ class Speaker:
     # --- commands (synchronous, from the router) -----------------------------
 
     def submit(self, job: Job) -> None:
+        """Queue a say. A say id may be used again: a redelivery of the same message is
+        recognised before it gets here (`herald.control.journal`)."""
         cmd = job.cmd
-        if cmd.id in self._handled:
-            log.info("say id=%s already handled: redelivery ignored", cmd.id)
-            job.ack()
+        queued = len(self._queue)
+        if queued >= MAX_QUEUE * (2 if cmd.priority == "high" else 1):
+            self._reject_now(job, "dropped", reason="queue_full")
             return
-        in_flight = self._find(cmd.id)
-        if in_flight is not None:
-            # A redelivery of what is queued or playing: acknowledge both together.
-            in_flight.item.acks.extend(job.acks)
+        if cmd.at is not None and self._starts_too_late(job):
+            self._reject_now(job, "dropped", reason="ttl")
             return
         self._queue.push(
             cmd.id,
@@ -123,11 +149,25 @@ class Speaker:
             deadline=job.arrived + cmd.ttl,
             front=cmd.interrupt,
         )
-        self.emit(cmd.id, "queued")
+        self.emit(cmd.id, "queued", origin=job.origin)
         if cmd.interrupt and self._current is not None:
             self._stop_current()
         self._wake.set()
         self._update_state()
+
+    def _starts_too_late(self, job: Job) -> bool:
+        # An `at` later than the say's ttl can never start within it: dropped now, not
+        # after holding the queue for it (a clock far off, or a mistake).
+        assert job.cmd.at is not None
+        wait = job.cmd.at / 1000 - self._wall_clock()
+        return job.arrived + wait > job.arrived + job.cmd.ttl
+
+    def _reject_now(self, job: Job, event: str, **detail: Any) -> None:
+        self.emit(job.cmd.id, "queued", origin=job.origin)
+        self.emit(job.cmd.id, event, origin=job.origin, **detail)
+        if job.on_end is not None:
+            job.on_end(event, detail)
+        job.ack()
 
     def stop(self, id: str | None = None) -> None:
         """Stop everything (None) or the utterance ``id``, queued or playing."""
@@ -140,7 +180,8 @@ class Speaker:
         self._update_state()
 
     def feed_stream(self, id: str, text: str, final: bool) -> bool:
-        """A chunk of a streamed say already queued or playing; False if there is none."""
+        """A chunk of a streamed say already queued or playing; False if there is none.
+        Raises StreamTooLong (and ends the stream's text there) past MAX_STREAM_CHARS."""
         entry = self._find(id)
         if entry is None or entry.item.feed is None:
             return False
@@ -148,6 +189,9 @@ class Speaker:
         if feed.closed:
             log.info("stream %s: a chunk after the final one was ignored", id)
             return True
+        if feed.length + len(text) > MAX_STREAM_CHARS:
+            feed.close()  # what came is spoken; the rest is not
+            raise StreamTooLong(feed.length)
         if text:
             feed.add(text)
         if final:
@@ -155,7 +199,7 @@ class Speaker:
         return True
 
     def handled(self, id: str) -> bool:
-        """True if the utterance ``id`` has ended (recently enough to be remembered)."""
+        """True if the streamed say ``id`` has ended (recently enough to be remembered)."""
         return id in self._handled
 
     def replay(self) -> bool:
@@ -227,6 +271,8 @@ class Speaker:
         self._current = entry
         self._stop_reason = None
         self._update_state()
+        if entry.item.on_start is not None:
+            entry.item.on_start()
         outcome: tuple[str, dict[str, Any]] = ("interrupted", {})
         with trio.CancelScope() as scope:
             self._current_scope = scope
@@ -257,44 +303,69 @@ class Speaker:
         # The transforms, once per utterance: Cartesia, the cache key and a failover all
         # see the same text. A streamed say is not transformed (see the README).
         text = self._voicing.text(cmd.text) if cmd.text is not None else None
-        utt = Utterance(
+        prod = Production(
             text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
         )
-        announcer = _StartAnnouncer(self, entry, utt)
-        volume = self._player.volume
-        wanted = cmd.volume if cmd.volume is not None else volume
-        if volume_cap is not None:
-            wanted = min(wanted, volume_cap)
-        if wanted != volume:
-            self._player.set_volume(wanted)
         if cmd.text is not None:
             self.last = cmd
-        failure: SpeechFailed | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(announcer.wait_and_announce)
-                try:
-                    await produce(self._sources, utt)
-                except SpeechFailed as exc:
-                    # Let the chime play out before the failure is reported (raised
-                    # below, outside the nursery, so it is not wrapped in a group).
-                    failure = exc
-                    stream.end()
-                metrics = await stream.wait_done()
-                announcer.announce()  # if the first sample and the end came in one step
-                _log_timing(entry, utt, metrics)
-                nursery.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
+            with self._settings.playing(cmd.volume, volume_cap):
+                await self._produce(entry, prod)
         finally:
             # Interrupted, failed or cancelled: fade out instead of clicking.
             stream.interrupt()
-            if wanted != volume:
-                # The device volume now, which may have changed while this one played.
-                self._player.set_volume(self._settings.volume.value)
             if feed is not None and feed.text.strip():
                 # Replay speaks what the stream said, as one plain say.
                 self.last = msgspec.structs.replace(cmd, text=feed.text.strip())
+
+    async def _produce(self, entry: Queued[Job], prod: Production) -> None:
+        """Produce the say and wait until it has played; raises SpeechFailed."""
+        announcer = _StartAnnouncer(self, entry, prod)
+        failure: SpeechFailed | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(announcer.wait_and_announce)
+            try:
+                job = entry.item
+                if job.prelude_url is not None:
+                    await self._prelude(prod, job.prelude_url)
+                if job.media_url is not None:
+                    await self._media_play(prod, job.media_url)
+                else:
+                    await produce(self._sources, prod)
+            except SpeechFailed as exc:
+                # Let the chime play out before the failure is reported (raised
+                # below, outside the nursery, so it is not wrapped in a group).
+                failure = exc
+                prod.stream.end()
+            metrics = await prod.stream.wait_done()
+            announcer.announce()  # if the first sample and the end came in one step
+            _log_timing(entry, prod, metrics)
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _prelude(self, prod: Production, url: str) -> None:
+        """A sound to play first (Home Assistant's pre-announce chime), whole, so the
+        say follows it with no gap; one that cannot be fetched is skipped."""
+        from herald.media import MediaError, fetch_pcm
+
+        if self._media is None:
+            return
+        try:
+            prod.play(await fetch_pcm(self._media, url, prod.params.sample_rate), "clip")
+        except MediaError as exc:
+            log.warning("pre-announce sound skipped: %s", exc)
+
+    async def _media_play(self, prod: Production, url: str) -> None:
+        """A media URL (WAV) through the jitter buffer, as it arrives."""
+        from herald.media import MediaError, play_url
+
+        if self._media is None:
+            raise SpeechFailed("media URLs are not played here (no fetcher)")
+        try:
+            await play_url(self._media, url, _MediaFeed(prod), prod.params.sample_rate)
+        except MediaError as exc:
+            raise SpeechFailed(str(exc)) from None
 
     def _params(self, cmd: SayCommand) -> VoiceParams:
         d = self._defaults
@@ -309,67 +380,82 @@ class Speaker:
             emotion=cmd.emotion or d.emotion,
             volume=cmd.loudness if cmd.loudness is not None else d.volume,
             pronunciation_dict_id=cmd.pronunciation_dict_id or d.pronunciation_dict_id,
-            embedding=self._voicing.embedding(voice),
         )
 
     # --- events ------------------------------------------------------------------
 
     def _finish(self, entry: Queued[Job], event: str, **detail: Any) -> None:
-        self.emit(entry.id, event, **detail)
-        self._handled[entry.id] = None
-        while len(self._handled) > _REMEMBER_IDS:
-            self._handled.popitem(last=False)
+        self.emit(entry.id, event, origin=entry.item.origin, **detail)
+        if entry.item.on_end is not None:
+            entry.item.on_end(event, detail)
+        if entry.item.feed is not None:
+            self._handled[entry.id] = None
+            while len(self._handled) > _REMEMBER_IDS:
+                self._handled.popitem(last=False)
         entry.item.ack()
 
-    def emit(self, id: str, event: str, **detail: Any) -> None:
-        ev = SpeakEvent(id, event, detail)
+    def emit(self, id: str, event: str, *, origin: str | None = None, **detail: Any) -> None:
+        if origin is not None:
+            detail["origin"] = origin
         extra = "".join(f" {k}={v}" for k, v in detail.items())
         log.info("event id=%s event=%s%s", id, event, extra)
-        try:
-            self._events.send_nowait(ev)
-        except trio.WouldBlock:
-            log.error("event channel full: %s for %s not published", event, id)
+        self._emit(SpeakEvent(id, event, detail))
 
     def _update_state(self) -> None:
-        self.state.set(SpeakerState(self._current is not None, len(self._queue)))
+        current = self._current
+        announcing = current is not None and current.item.announce
+        self.state.set(SpeakerState(current is not None, len(self._queue), announcing))
 
 
-def _log_timing(entry: Queued[Job], utt: Utterance, m: StreamMetrics) -> None:
+def _log_timing(entry: Queued[Job], prod: Production, m: StreamMetrics) -> None:
     if m.first_sample_time is None:
         return
     log.debug(
         "timing id=%s source=%s latency %.1f ms, ttfb %s, underruns %d, failovers %d",
         entry.id,
-        utt.source,
+        prod.source,
         (m.first_sample_time - entry.item.arrived) * 1000,
-        _ttfb_ms(utt),
+        _ttfb_ms(prod),
         m.underruns,
-        utt.failovers,
+        prod.failovers,
     )
 
 
-def _ttfb_ms(utt: Utterance) -> float | None:
+def _ttfb_ms(prod: Production) -> float | None:
     # The cloud's time to first byte as herald saw it: the part of the latency
     # that is Cartesia's (and the network's), not herald's.
-    if utt.requested_at is None or utt.first_cloud_audio_at is None:
+    if prod.requested_at is None or prod.first_cloud_audio_at is None:
         return None
-    return round((utt.first_cloud_audio_at - utt.requested_at) * 1000, 1)
+    return round((prod.first_cloud_audio_at - prod.requested_at) * 1000, 1)
+
+
+class _MediaFeed:
+    """A production as `herald.media.play_url` feeds it: the source is "media"."""
+
+    def __init__(self, prod: Production) -> None:
+        self._prod = prod
+
+    def feed(self, pcm: bytes) -> None:
+        self._prod.play(pcm, "media")
+
+    def end(self) -> None:
+        self._prod.stream.end()
 
 
 class _StartAnnouncer:
     """Emits ``started`` once, when the first sample of the stream reaches ALSA."""
 
-    def __init__(self, speaker: Speaker, entry: Queued[Job], utt: Utterance) -> None:
+    def __init__(self, speaker: Speaker, entry: Queued[Job], prod: Production) -> None:
         self._speaker = speaker
         self._entry = entry
-        self._utt = utt
+        self._utt = prod
         self._done = False
 
     async def wait_and_announce(self) -> None:
         # At the first sample, once it is known what speaks the text (a chime may
         # play first); `announce` after the end covers a say that never learns it.
         await self._utt.stream.wait_started()
-        if self._utt.text is not None or self._utt.feed is not None:
+        if self._utt.text is not None or self._utt.feed is not None or self._entry.item.media_url:
             await self._utt.source_known.wait()  # else it is only a clip
         self.announce()
 
@@ -385,4 +471,4 @@ class _StartAnnouncer:
         ttfb = _ttfb_ms(self._utt)
         if ttfb is not None and self._utt.source == "cartesia":
             detail["ttfb_ms"] = ttfb
-        self._speaker.emit(self._entry.id, "started", **detail)
+        self._speaker.emit(self._entry.id, "started", origin=self._entry.item.origin, **detail)

@@ -11,23 +11,21 @@ Sync code; call it from trio through ``trio.to_thread.run_sync`` (fsync may bloc
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-from herald.cache.files import fsync_dir
+from herald.atomic import atomic_write, read_small_file
 
 __all__ = ["FORMAT_VERSION", "SavedState", "initial_volume", "load_state", "save_state"]
 
 log = logging.getLogger("herald.state")
 
 FORMAT_VERSION = 1
+MAX_STATE_BYTES = 4096  # the file is ~100 bytes; anything larger is not ours
 
 _Volume = Annotated[int, Meta(ge=0, le=100)]
 
@@ -60,7 +58,7 @@ _STATE = msgspec.json.Decoder(SavedState)
 def load_state(path: Path) -> SavedState | None:
     """The saved state; None if there is none, or (logged) if the file is unusable."""
     try:
-        data = path.read_bytes()
+        data = read_small_file(path, MAX_STATE_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -85,6 +83,8 @@ def _decode(data: bytes) -> SavedState | str:
         return _STATE.decode(data)
     except msgspec.DecodeError as exc:
         return str(exc)
+    except RecursionError:  # a file nested a thousand levels deep
+        return "nested too deep to be herald's"
 
 
 def save_state(path: Path, state: SavedState) -> None:
@@ -93,23 +93,8 @@ def save_state(path: Path, state: SavedState) -> None:
     A crash or power cut at any point leaves either the old file or the new one.
     """
     data = msgspec.json.encode({"version": FORMAT_VERSION, **msgspec.structs.asdict(state)})
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    # A unique name, so that two saves racing cannot mix their bytes in one temp file.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    # Without this the rename itself may be lost in a power cut (old file comes back).
-    fsync_dir(parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data + b"\n")
 
 
 def initial_volume(saved: SavedState | None, config_volume: int) -> int:

@@ -14,11 +14,14 @@ from herald.mqtt.errors import MqttConnectionLost as MqttConnectionLost
 from herald.mqtt.errors import MqttError as MqttError
 from herald.mqtt.errors import MqttRefused as MqttRefused
 from herald.mqtt.errors import MqttTlsError as MqttTlsError
+from herald.mqtt.hearing import Hearing as Hearing
+from herald.mqtt.hearing import TopicHearing as TopicHearing
 from herald.mqtt.settings import MqttSettings as MqttSettings
 from herald.mqtt.settings import availability_topic as availability_topic
 
 __all__ = [
     "Broker",
+    "Hearing",
     "Message",
     "MqttClient",
     "MqttConnectError",
@@ -29,5 +32,6 @@ __all__ = [
     "MqttStatistics",
     "MqttTlsError",
     "Publication",
+    "TopicHearing",
     "availability_topic",
 ]

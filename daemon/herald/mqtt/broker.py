@@ -68,6 +68,14 @@ class Broker(Protocol):
         ...
 
     @property
+    def denied(self) -> Observable[tuple[str, ...]]:
+        """The subscribed topics herald hears nothing on, in subscription order: refused
+        in the broker's SUBACK, or accepted but not delivered (a broker ACL that checks
+        read access only on delivery, as mosquitto's acl_file does). () when all are
+        heard. Updated after each connect; it keeps its value while disconnected."""
+        ...
+
+    @property
     def messages(self) -> trio.abc.ReceiveChannel[Message]:
         """Incoming messages, in arrival order; closed when the client stops."""
         ...

@@ -5,10 +5,16 @@ so QoS1 commands published while herald is away wait at the broker; incoming QoS
 messages are acknowledged manually, by `MqttClient.ack`, once handled, so a killed
 daemon loses none. Any failure ends the connection and `run` reconnects with `Backoff`
 (0.5 s doubling to 30 s). Every paho callback is `contained`: no exception reaches paho.
+
+After every SUBACK the client knows which subscriptions the broker refused, and checks
+delivery on the others the settings pick with a probe (`herald.mqtt.hearing`); the
+verdicts are in ``hearing``, the topics herald cannot hear in ``denied``, and each topic
+that becomes deaf gets one ERROR line naming it, the reason and the ACL fix.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import secrets
@@ -20,6 +26,8 @@ import paho.mqtt.client as paho
 import trio
 from paho.mqtt.client import ConnectFlags, DisconnectFlags
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -34,6 +42,16 @@ from herald.mqtt.driver import (
     to_message,
 )
 from herald.mqtt.errors import MqttConnectError, MqttConnectionLost, MqttError, MqttRefused, scrub
+from herald.mqtt.hearing import (
+    PROBE_EXPIRY,
+    PROBE_KEY,
+    PROBE_PAYLOAD,
+    DeliveryProbe,
+    Hearing,
+    TopicHearing,
+    denial_message,
+    refused,
+)
 from herald.mqtt.limit import LimitedSocket, PublishLimiter
 from herald.mqtt.settings import MqttSettings
 from herald.mqtt.tls import open_connection
@@ -69,9 +87,13 @@ class MqttClient:
     drop any message still flagged retain. False: deliver them with ``retain=True``.
 
     Observe ``connected`` (True once connected and subscribed), ``status`` (one line,
-    never a credential), ``last_error`` (the last MqttError, None once connected) and
-    ``stats``. Incoming messages arrive on ``messages``; a full queue drops (and counts)
-    a message without acknowledging it, so the broker keeps a QoS1 one.
+    never a credential), ``last_error`` (the last MqttError, None once connected),
+    ``hearing`` (a `TopicHearing` per subscription, in order), ``denied`` (the topics
+    herald hears nothing on: refused in the SUBACK, or accepted but not delivered) and
+    ``stats``. Incoming messages arrive on ``messages``; while it is full the socket is
+    not read (backpressure: the broker holds back what follows, nothing is dropped, QoS
+    0 included). Delivery probes
+    (anyone's: doctor's too) are acknowledged and dropped, never delivered.
     """
 
     def __init__(
@@ -100,16 +122,21 @@ class MqttClient:
         self._ignore_retained = ignore_retained
         self._where = f"{settings.host}:{settings.port}"
         self.connected = Observable(False)
+        self.hearing = Observable(
+            tuple(TopicHearing(topic, Hearing.PENDING) for topic, _ in subscriptions)
+        )
+        self.denied: Observable[tuple[str, ...]] = Observable(())
         self.status = "not started"
         self.last_error: MqttError | None = None
         self.stats = MqttStatistics()
         self._send, self.messages = trio.open_memory_channel[Message](QUEUE_SIZE)
+        self._inbox: collections.deque[Message] = collections.deque()
         self._backoff = Backoff(0.5, 30.0, rng=rng or random.Random())
         self._marker = f"herald-oversize-{secrets.token_hex(4)}"  # cannot be forged
         self._paho = make_paho_client(
             settings, receive_maximum=RECEIVE_MAXIMUM, max_queued=MAX_QUEUED_OUT
         )
-        self._driver = SocketDriver(self._paho)
+        self._driver = SocketDriver(self._paho, self._hand_on)
         self._paho.on_connect = self._on_connect
         self._paho.on_disconnect = self._on_disconnect
         self._paho.on_subscribe = self._on_subscribe
@@ -130,6 +157,11 @@ class MqttClient:
         self._suback: dict[int, list[ReasonCode]] = {}
         self._suback_event = trio.Event()
         self._publish_waits: dict[int, trio.Event] = {}
+        self._conn_nursery: trio.Nursery | None = None
+        self._held = 0  # QoS1 messages dropped unacknowledged: they hold inflight slots
+        self._probe: DeliveryProbe | None = None
+        self._probe_mids: dict[int, str] = {}
+        self._probe_changed = trio.Event()
 
     # --- the service ---
 
@@ -181,6 +213,8 @@ class MqttClient:
         sock = LimitedSocket(raw, PublishLimiter(s.max_payload, self._marker))
         self._connection += 1
         self._unacked.clear()
+        self._inbox.clear()  # of the connection before: the broker sends them again
+        self._held = 0
         self._lost = None
         self._connack = None
         self._connack_event = trio.Event()
@@ -190,11 +224,13 @@ class MqttClient:
                 raise MqttConnectionLost(f"cannot send CONNECT: {error_text(rc)}")
             async with trio.open_nursery() as nursery:
                 self._conn_scope = nursery.cancel_scope
+                self._conn_nursery = nursery
                 nursery.start_soon(self._driver.serve, sock, self._drop)
                 await self._handshake()
                 await trio.sleep_forever()  # until _drop cancels the connection
         finally:
             self._conn_scope = None
+            self._conn_nursery = None
             self.connected.set(False)
             self._driver.close()
         raise self._lost or MqttConnectionLost("connection ended")
@@ -219,9 +255,9 @@ class MqttClient:
             codes = self._suback.pop(mid, None)
             if codes is None:
                 return self._drop(MqttConnectionLost(f"no SUBACK in {timeout:g} s"))
-            for (topic, _), code in zip(self._subscriptions, codes, strict=False):
-                if code.is_failure:
-                    log.error("MQTT: the broker refused the subscription to %r: %s", topic, code)
+            probed = self._read_suback(codes)
+        else:
+            probed = []
         for topic, payload, retain in self._online:
             self._publish(topic, payload, 1, retain)
         self.stats.connects += 1
@@ -231,6 +267,72 @@ class MqttClient:
         session = "resumed" if session_present else "new"
         log.info("MQTT: connected to %s, %s session", self._where, session)
         self.connected.set(True)
+        if probed and self._conn_nursery is not None:
+            self._conn_nursery.start_soon(self._check_delivery, probed)
+
+    # --- does herald hear its topics? ---
+
+    def _read_suback(self, codes: Sequence[ReasonCode]) -> list[str]:
+        """Record the SUBACK's verdicts; the granted topics whose delivery to check."""
+        verdicts: dict[str, TopicHearing] = {}
+        probed: list[str] = []
+        previous = {h.topic: h for h in self.hearing.value}
+        for (topic, _), code in zip(self._subscriptions, codes, strict=False):
+            if code.is_failure:
+                verdicts[topic] = refused(topic, str(code))
+            elif self.settings.probes(topic):
+                probed.append(topic)
+                # Until the probe answers, the last verdict stands (no flapping).
+                verdicts[topic] = previous[topic]
+            else:
+                verdicts[topic] = TopicHearing(topic, Hearing.GRANTED)
+        self._set_hearing(verdicts)
+        return probed
+
+    def _set_hearing(self, verdicts: dict[str, TopicHearing]) -> None:
+        user, prefix = self.settings.username, self.settings.topic_prefix
+        merged = []
+        for old in self.hearing.value:
+            new = verdicts.get(old.topic, old)
+            if new.denied and (not old.denied or new.hearing != old.hearing):
+                log.error("%s", denial_message(new, user, prefix))
+            elif old.denied and new.settled and not new.denied:
+                log.info("MQTT: herald hears %s now (%s)", new.topic, new.hearing.value)
+            merged.append(new)
+        self.hearing.set(tuple(merged))
+        self.denied.set(tuple(h.topic for h in merged if h.denied))
+
+    async def _check_delivery(self, topics: Sequence[str]) -> None:
+        """Probe each topic once; verdicts land in ``hearing`` as they come."""
+        probe = DeliveryProbe(secrets.token_hex(8), topics, trio.current_time())
+        self._probe, self._probe_mids = probe, {}
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.UserProperty = (PROBE_KEY, probe.token)
+        properties.MessageExpiryInterval = PROBE_EXPIRY
+        try:
+            for topic in topics:
+                info = self._paho.publish(topic, PROBE_PAYLOAD, qos=1, properties=properties)
+                if info.rc in (OK, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                    self._probe_mids[info.mid] = topic
+                else:
+                    probe.unsent(topic, error_text(info.rc))
+            while True:
+                full = len(self._unacked) + self._held >= RECEIVE_MAXIMUM
+                wake = probe.settle(trio.current_time(), window_full=full)
+                self._set_hearing(dict(probe.results))
+                if wake is None:
+                    return
+                self._probe_changed = trio.Event()
+                with trio.move_on_at(wake):
+                    await self._probe_changed.wait()
+        finally:
+            self._probe, self._probe_mids = None, {}
+
+    def _probe_token(self, msg: paho.MQTTMessage) -> str | None:
+        for key, value in getattr(msg.properties, "UserProperty", None) or ():
+            if key == PROBE_KEY:
+                return str(value)
+        return None
 
     def _drop(self, error: MqttError) -> None:
         """End the current connection; the first reason given is the one reported."""
@@ -259,6 +361,9 @@ class MqttClient:
         if message.mid not in self._unacked:
             return  # already acknowledged; its packet id may name another message by now
         self._unacked.discard(message.mid)
+        if self._probe is not None:  # a free inflight slot: the broker may send on now
+            self._probe.arrival(trio.current_time())
+            self._probe_changed.set()
         rc = self._paho.ack(message.mid, message.qos)
         if rc != OK:
             log.debug("MQTT: acknowledgement of %d not sent: %s", message.mid, error_text(rc))
@@ -355,6 +460,14 @@ class MqttClient:
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, *_: Any
     ) -> None:
+        topic = self._probe_mids.pop(mid, None)
+        if topic is not None and self._probe is not None:
+            failure, no_match = reason.is_failure, reason.value == 0x10  # No matching subscribers
+            self._probe.puback(
+                topic, trio.current_time(), str(reason), failure=failure, no_match=no_match
+            )
+            self._probe_changed.set()
+            return
         if reason.is_failure:
             log.warning("MQTT: the broker refused publication %d: %s", mid, reason)
         event = self._publish_waits.pop(mid, None)
@@ -364,6 +477,17 @@ class MqttClient:
     @contained
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         self.stats.received += 1
+        token = self._probe_token(msg)
+        if token is not None:  # herald's or doctor's delivery probe: never a command
+            log.debug("MQTT: dropped a delivery probe on %s", msg.topic)
+            self._paho.ack(msg.mid, msg.qos)
+            if self._probe is not None and token == self._probe.token:
+                self._probe.heard(msg.topic)
+                self._probe_changed.set()
+            return
+        if self._probe is not None:  # anything arriving may be a backlog ahead of a probe
+            self._probe.arrival(trio.current_time())
+            self._probe_changed.set()
         try:
             message = self._to_message(msg)  # a method, so tests can make it fail
         except Exception:
@@ -376,17 +500,21 @@ class MqttClient:
             log.info("MQTT: ignored a retained message on %s", message.topic)
             self._paho.ack(msg.mid, msg.qos)
             return
-        try:
-            self._send.send_nowait(message)
-        except trio.WouldBlock:
-            self.stats.dropped += 1
-            later = " (the broker redelivers it after a reconnect)" if message.qos else ""
-            log.warning("MQTT: incoming queue full, dropped a message on %s%s", msg.topic, later)
-            return
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return  # stopping: unacknowledged, the broker keeps it for the next run
+        # Handed on by the reader task (`_hand_on`) before it reads the socket again, so
+        # a consumer that falls behind slows the broker down instead of losing messages.
+        self._inbox.append(message)
         if message.qos:
             self._unacked.add(message.mid)
+
+    async def _hand_on(self) -> None:
+        """Pass what the last read delivered to ``messages``, waiting while it is full."""
+        while self._inbox:
+            message = self._inbox.popleft()
+            try:
+                await self._send.send(message)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._inbox.clear()  # stopping: unacknowledged, the broker keeps them
+                return
 
     def _to_message(self, msg: paho.MQTTMessage) -> Message:
         max_payload = self.settings.max_payload

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 import paho.mqtt.client as paho
@@ -128,8 +128,13 @@ def to_message(msg: paho.MQTTMessage, marker: str, *, max_payload: int, connecti
 class SocketDriver:
     """Moves bytes between paho and its socket, on trio; one socket at a time."""
 
-    def __init__(self, client: PahoClient) -> None:
+    def __init__(
+        self, client: PahoClient, delivered: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._client = client
+        # Hands what the last read delivered on; waits while the consumer is behind.
+        # Only then is the socket read again: backpressure, not drops.
+        self._delivered = delivered
         self._sock: LimitedSocket | None = None
         self._write_wanted = trio.Event()
         self._trio_thread: int | None = None
@@ -183,6 +188,8 @@ class SocketDriver:
                     break
             if self._gone(sock, self._client.loop_read(), lost):
                 return
+            if self._delivered is not None:
+                await self._delivered()
         lost(MqttConnectionLost("connection closed"))
 
     async def _write_loop(self, sock: LimitedSocket, lost: Callable[[MqttError], None]) -> None:

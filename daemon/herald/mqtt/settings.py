@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass
+from typing import Literal
 
 from herald.config import Config
 from herald.secret import Secret
@@ -28,7 +29,10 @@ class MqttSettings:
     broker keeps that session while herald is away. ``will`` is (topic, payload),
     published retained with QoS1 by the broker when the connection dies uncleanly.
     ``max_payload`` bounds an incoming payload: a larger one is delivered cut to this
-    size and flagged ``oversize``.
+    size and flagged ``oversize``. ``topic_prefix`` is herald's own topic tree (e.g.
+    ``herald``; "" if none); ``probe`` says which subscriptions get a delivery probe after
+    each SUBACK (see `herald.mqtt.hearing`): ``own`` those under ``topic_prefix``,
+    ``all`` every one (herald doctor), ``off`` none.
     """
 
     host: str
@@ -45,6 +49,8 @@ class MqttSettings:
     will: tuple[str, bytes] | None = None
     max_payload: int = DEFAULT_MAX_PAYLOAD
     connect_timeout: float = 10.0  # TCP connect + TLS handshake, then again for CONNACK
+    topic_prefix: str = ""
+    probe: Literal["own", "all", "off"] = "own"
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -63,6 +69,21 @@ class MqttSettings:
             raise ValueError("MqttSettings.certfile and keyfile go together")
         if self.password is not None and not self.username:
             raise ValueError("MqttSettings.password needs a username")
+        if self.probe not in ("own", "all", "off"):
+            raise ValueError(f"MqttSettings.probe = {self.probe!r}: own, all or off")
+
+    def probes(self, topic: str) -> bool:
+        """Whether the subscription to ``topic`` gets a delivery probe (never a filter
+        with wildcards, or a shared or $-topic: nothing can be published to those)."""
+        if "+" in topic or "#" in topic or topic.startswith("$"):
+            return False
+        if self.probe == "all":
+            return True
+        return (
+            self.probe == "own"
+            and bool(self.topic_prefix)
+            and (topic.startswith(f"{self.topic_prefix}/"))
+        )
 
     @classmethod
     def for_tool(cls, config: Config, role: str, timeout: float) -> MqttSettings:
@@ -95,4 +116,5 @@ class MqttSettings:
             certfile=mqtt.certfile or None,
             keyfile=mqtt.keyfile or None,
             will=(availability_topic(mqtt.topic_prefix, device_id), b"offline"),
+            topic_prefix=mqtt.topic_prefix,
         )

@@ -1,171 +1,181 @@
-"""Speaking with Cartesia, and failing over when a context fails mid-utterance.
+"""Speaking with Cartesia: one text on one context, and how far its audio got.
 
-The audio is teed into the cache, committed only once ``done`` arrived. A socket
-that is up but sends no audio within ``cloud_timeout`` is treated as down (with
-no local voice to fall back on it gets longer). When the socket drops
-mid-utterance, speech continues from the first word whose audio had not fully
-arrived: on the reopened socket if it is back within ``failover_wait``, else with
-the local voice; such an utterance is not cached as a cloud clip.
+A context reports what happened instead of deciding what comes next: `Spoken` (all of
+it played) or `Cut` (some of it played, then the cloud failed; the audio has been cut
+where the heard words end, and `resume_at` says where in the text to go on). A
+context that fails before any of its audio raises the `CartesiaError`: nothing of it
+was heard. What follows either is decided once, in `herald.speech.fallback`.
 
-`receive`, `cut_at_word` and `cloud_is_back` also serve the streamed path
-(`herald.speech.cloud_stream`).
+The audio is teed into the cache and committed only once ``done`` arrived, and only
+for a say spoken on a single context. A socket that is up but sends no audio within
+``cloud_timeout`` counts as down (longer when there is no local voice to go to).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
-from herald.cartesia.context import Utterance as CloudUtterance
-from herald.cartesia.errors import CartesiaError, ConnectionLost
+from herald.cartesia.errors import CartesiaError, ConnectionLost, ContextEnded
 from herald.cartesia.protocol import Audio, Words
-from herald.speech.local import CacheTee, from_local
-from herald.speech.production import Sources, SpeechFailed, Utterance
-from herald.speech.text import split_sentences, text_from_word
+from herald.speech.cached import CacheTee
+from herald.text import WordMatcher, split_sentences
 
-__all__ = [
-    "CloudProgress",
-    "ContextEnded",
-    "cloud_is_back",
-    "cut_at_word",
-    "from_cloud",
-    "receive",
-    "uncached",
-]
+if TYPE_CHECKING:
+    from herald.speech.production import CloudContext, Production, Sources
+
+__all__ = ["Cut", "Progress", "Spoken", "cloud_is_back", "receive", "speak_text"]
 
 log = logging.getLogger("herald.speech")
 
+# Once a context's text is all sent and its audio has started, Cartesia streams faster
+# than real time; a pause this long is a server that stalled (pings may still be
+# answered), and the say fails over instead of hanging.
+CHUNK_GAP = 5.0
+# More audio than this for its text is a server gone wrong (a flood): the context is
+# failed before it fills the memory. 0.4 s per character is slower than the slowest
+# speech Cartesia makes.
+AUDIO_BASE_S = 10.0
+AUDIO_PER_CHAR_S = 0.4
 
-@dataclass
-class CloudProgress:
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """All of the context's text was heard."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Some of it was heard, then ``error``; the rest starts at ``resume_at``."""
+
+    resume_at: int  # offset into the say's text (a stream's: into everything received)
+    error: CartesiaError
+
+
+SPOKEN = Spoken()
+
+
+class Progress:
     """How far one context's audio got: a failover resumes from there."""
 
-    base: int = 0  # frames in the stream before the context's first audio
-    frames: int = 0  # audio frames received
-    words: int = 0  # words whose audio has fully arrived (their timestamps came)
-    frames_at_words: int = 0  # audio frames received when the last timestamps came
+    def __init__(self, start: int, sent: str = "") -> None:
+        self.start = start  # where the context's text begins in the say's text
+        self.base = 0  # frames in the stream before the context's first audio
+        self.frames = 0  # audio frames received
+        self.frames_at_words = 0  # frames received when the last matched words came
+        self.matcher = WordMatcher(sent)
+
+    def audio(self, frames: int) -> None:
+        self.frames += frames
+
+    def words(self, words: Iterable[str]) -> None:
+        if self.matcher.heard(words):
+            self.frames_at_words = self.frames
 
     @property
     def resume_frame(self) -> int:
         return self.base + self.frames_at_words
 
-
-class ContextEnded(CartesiaError):
-    """Cartesia sent ``done`` before the context's input was closed: contexts expire
-    about a second after their last audio, so a pause in the text can end one."""
-
-    def __init__(self) -> None:
-        super().__init__(None, "Cartesia ended the context while its text was still arriving")
+    @property
+    def resume_at(self) -> int:
+        return self.start + self.matcher.resume_at
 
 
-async def from_cloud(
-    sources: Sources, utt: Utterance, text: str, *, may_fail_over: bool = True
-) -> None:
-    """Speak ``text`` with Cartesia. Raises CartesiaError (nothing played from it then)."""
-    client = sources.client
-    tee = CacheTee(sources, utt, "cartesia")
-    cloud = await client.open_utterance(utt.params)
-    if utt.requested_at is None:
-        utt.requested_at = trio.current_time()
-    progress = CloudProgress()
+async def speak_text(
+    sources: Sources, prod: Production, text: str, start: int, *, cache: bool
+) -> Spoken | Cut:
+    """Speak ``text[start:]`` on one context; ``cache``: the clip is the whole text's.
+
+    Raises CartesiaError when the context failed before any of its audio.
+    """
+    part = text[start:]
+    tee = CacheTee(sources, prod, "cartesia", enabled=cache)
+    context = await sources.client.open_context(prod.params)
+    prod.note_request()
+    progress = Progress(start, part)
     try:
-        async with cloud:
-            for sentence in split_sentences(text):
-                await cloud.push(sentence)
-            await cloud.finish()
-            await receive(sources, utt, cloud, progress, tee)
+        async with context:
+            for sentence in split_sentences(part):
+                await context.push(sentence)
+            await context.finish()
+            await receive(sources, prod, context, progress, tee)
     except CartesiaError as exc:
-        # A drop, or an error from the server, after some audio: continue from
-        # where the audio stopped instead of starting over (and cache nothing).
-        if progress.frames == 0 or not may_fail_over:
+        if progress.frames == 0:
             raise
-        await _failover(sources, utt, text, progress, exc)
-        return
+        return cut_at_heard(prod, progress, exc)
     await tee.commit(text)
+    return SPOKEN
 
 
 async def receive(
     sources: Sources,
-    utt: Utterance,
-    cloud: CloudUtterance,
-    progress: CloudProgress,
+    prod: Production,
+    context: CloudContext,
+    progress: Progress,
     tee: CacheTee,
 ) -> None:
     """Feed the context's audio to the stream until ``done``. Raises CartesiaError."""
-    if sources.chime_while_waiting and not utt.started_feeding:
-        utt.play(await sources.clips.fetch("chime"), "clip")
-    bound = _first_audio_bound(sources)
+    if sources.chime_while_waiting and not prod.started_feeding:
+        prod.play(await sources.clips.fetch("chime"), "clip")
+    bound = first_audio_bound(sources)
     with trio.move_on_after(bound) as first:
-        item = await cloud.receive()
+        item = await context.receive()
     if first.cancelled_caught:
         raise CartesiaError(None, f"no audio from Cartesia within {bound:g} s")
     # After the chime, if one played: a failover cuts the stream relative to this.
-    progress.base = utt.fed_frames
+    progress.base = prod.fed_frames
+    rate = prod.params.sample_rate
     while item is not None:
         if isinstance(item, Audio):
-            if utt.first_cloud_audio_at is None:
-                utt.first_cloud_audio_at = trio.current_time()
-            utt.play(item.data, "cartesia")
-            progress.frames += len(item.data) // 2
+            frames = len(item.data) // 2
+            limit = rate * (AUDIO_BASE_S + AUDIO_PER_CHAR_S * len(progress.matcher.text))
+            if progress.frames + frames > limit:
+                raise CartesiaError(
+                    None,
+                    f"Cartesia sent more than {limit / rate:.0f} s of audio for "
+                    f"{len(progress.matcher.text)} characters",
+                )
+            prod.note_cloud_audio()
+            prod.play(item.data, "cartesia")
+            progress.audio(frames)
             tee.append(item.data)
         elif isinstance(item, Words):
-            progress.words += len(item.words)
-            progress.frames_at_words = progress.frames
-        item = await cloud.receive()
+            progress.words(item.words)
+        item = await _next(context)
+    if progress.frames == 0:
+        # `done` with no audio at all: nothing was said, so the say is not finished.
+        raise CartesiaError(None, "Cartesia ended the context without any audio")
 
 
-def _first_audio_bound(sources: Sources) -> float:
+async def _next(context: CloudContext) -> Audio | Words | None:
+    if not context.input_closed:
+        return await context.receive()  # a stream waits for its text (its own bounds)
+    with trio.move_on_after(CHUNK_GAP) as gap:
+        return await context.receive()
+    assert gap.cancelled_caught
+    raise CartesiaError(None, f"Cartesia sent nothing for {CHUNK_GAP:g} s mid-utterance")
+
+
+def first_audio_bound(sources: Sources) -> float:
     # Without a local voice to fall back on, waiting longer beats failing at once.
     return sources.cloud_timeout if sources.local is not None else 10.0
 
 
-async def _failover(
-    sources: Sources,
-    utt: Utterance,
-    text: str,
-    progress: CloudProgress,
-    exc: CartesiaError,
-) -> None:
-    """The socket dropped mid-utterance: continue from the first incomplete word."""
-    cut_at_word(utt, progress, exc)
-    await _resume(sources, utt, text_from_word(text, progress.words), exc)
-
-
-def cut_at_word(utt: Utterance, progress: CloudProgress, exc: CartesiaError) -> None:
-    """Drop what arrived of the first incomplete word and after, unless it already
-    played: then only that word is heard twice."""
-    utt.failovers += 1
-    at = progress.resume_frame
-    cut = utt.stream.truncate(at)
-    if cut:
-        utt.fed_frames = at
+def cut_at_heard(prod: Production, progress: Progress, exc: CartesiaError) -> Cut:
+    """Drop what arrived after the heard words, unless it already played (then the
+    listener hears the boundary word twice), and say where to resume."""
+    cut = prod.fail_over(progress.resume_frame)
     log.warning(
-        "cloud failed mid-utterance (%s) after %d words; resuming at word %d%s",
+        "cloud failed mid-utterance (%s); resuming at character %d%s",
         exc,
-        progress.words,
-        progress.words,
+        progress.resume_at,
         "" if cut else " (the boundary word had already started playing)",
     )
-
-
-async def _resume(sources: Sources, utt: Utterance, rest: str, exc: CartesiaError) -> None:
-    """Speak ``rest``, the text after the words the failed context delivered."""
-    if not rest.strip():
-        return
-    if await cloud_is_back(sources, exc):
-        try:
-            # Not cached: a clip made of two contexts is not the cloud's clip.
-            await from_cloud(uncached(sources), utt, rest, may_fail_over=False)
-            return
-        except CartesiaError as again:
-            log.warning("cloud failed again after failover: %s", again)
-    errors = [str(exc)]
-    if await from_local(sources, utt, rest, errors):
-        return
-    raise SpeechFailed("; ".join(errors))
+    return Cut(progress.resume_at, exc)
 
 
 async def cloud_is_back(sources: Sources, exc: CartesiaError) -> bool:
@@ -181,7 +191,3 @@ async def cloud_is_back(sources: Sources, exc: CartesiaError) -> bool:
     elif not isinstance(exc, ContextEnded):
         return False
     return sources.client.status.value.online
-
-
-def uncached(sources: Sources) -> Sources:
-    return dataclasses.replace(sources, cache=None)

@@ -1,62 +1,77 @@
-"""What speech works with: the `Sources` a say may draw on, the `Utterance` being
-produced (what spoke it, how much was fed), the in-memory `RecentClips`, and
-`SpeechFailed`. `herald.speech.fallback` re-exports them; its `produce` is the entry.
+"""What speech works with: the `Sources` a say may draw on, the `Production` of one say
+(its stream, what spoke it, how much was fed), the cloud voice it needs, and
+`SpeechFailed`.
+
+`Production` is the one writer of its record: the voices tell it what happened
+(`play`, `note_request`, `note_cloud_audio`, `fail_over`) and the speaker reads it.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
-from herald.audio import Stream
-from herald.cache import ClipCache
-from herald.cartesia.client import CartesiaClient
-from herald.cartesia.protocol import VoiceParams
-from herald.local_voice import LocalVoice
-from herald.sounds.clips import Clips
-from herald.speech.feed import TextFeed
+from herald.cartesia.protocol import Audio, Words
+from herald.speech.recent import RecentClips
+from herald.speech.refusals import Refusals
+from herald.voice import VoiceParams
 
-__all__ = ["RecentClips", "Sources", "SpeechFailed", "Utterance"]
+if TYPE_CHECKING:
+    from herald.audio import Stream
+    from herald.cache import ClipCache
+    from herald.cartesia.client import CloudStatus
+    from herald.local_voice import LocalVoice
+    from herald.observable import Observable
+    from herald.sounds.clips import Clips
+    from herald.speech.feed import TextFeed
+
+__all__ = ["CloudContext", "CloudVoice", "Production", "Sources", "SpeechFailed"]
 
 
 class SpeechFailed(Exception):
     """Nothing could speak the text (the chime has played)."""
 
 
-class RecentClips:
-    """The most recently used cache clips, in memory (bounded by bytes), so that the
-    phrases a home repeats (the doorbell) start without a disk read or a thread hop.
-    The disk cache stays the truth: this holds only clips verified or just made."""
+class CloudContext(Protocol):
+    """One context of the cloud voice (`herald.cartesia.context.Context`)."""
 
-    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
-        self._max = max_bytes
-        self._clips: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
+    @property
+    def opened(self) -> bool: ...
 
-    def get(self, key: str) -> bytes | None:
-        pcm = self._clips.get(key)
-        if pcm is not None:
-            self._clips.move_to_end(key)
-        return pcm
+    @property
+    def input_closed(self) -> bool: ...
 
-    def put(self, key: str, pcm: bytes) -> None:
-        if len(pcm) > self._max // 4:
-            return  # a long clip would push out many short ones
-        old = self._clips.pop(key, None)
-        if old is not None:
-            self._bytes -= len(old)
-        self._clips[key] = pcm
-        self._bytes += len(pcm)
-        while self._bytes > self._max:
-            _, dropped = self._clips.popitem(last=False)
-            self._bytes -= len(dropped)
+    async def push(self, text: str) -> None: ...
+
+    async def finish(self, text: str = "") -> None: ...
+
+    async def receive(self) -> Audio | Words | None: ...
+
+    async def __aenter__(self) -> CloudContext: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class CloudVoice(Protocol):
+    """The persistent cloud connection (`herald.cartesia.client.CartesiaClient`)."""
+
+    @property
+    def status(self) -> Observable[CloudStatus]: ...
+
+    async def open_context(self, params: VoiceParams) -> CloudContext: ...
 
 
 @dataclass
 class Sources:
-    client: CartesiaClient
+    client: CloudVoice
     clips: Clips
     cache: ClipCache | None = None
     local: LocalVoice | None = None
@@ -64,35 +79,90 @@ class Sources:
     chime_while_waiting: bool = False
     failover_wait: float = 0.8  # how long a dropped socket may take to come back
     recent: RecentClips = field(default_factory=RecentClips)
+    # What Cartesia refused for good (a sunset model, an unknown voice): not asked again.
+    refusals: Refusals = field(default_factory=Refusals)
 
 
-@dataclass
-class Utterance:
+class Production:
     """One say being produced into one stream: ``text``, or for a streamed say ``feed``
     (then ``text`` is None and the whole text is ``feed.text``)."""
 
-    text: str | None
-    params: VoiceParams
-    stream: Stream
-    clip: str | None = None
-    use_cache: bool = True
-    feed: TextFeed | None = None
-    # What spoke the text (cartesia, cache or local); a clip or chime played before
-    # it does not count. None until known, and for a say that is only a clip.
-    source: str | None = None
-    source_known: trio.Event = field(default_factory=trio.Event)
-    failovers: int = 0
-    requested_at: float | None = None  # the first cloud request went out
-    first_cloud_audio_at: float | None = None
-    fed_frames: int = 0  # frames fed to the stream so far
+    def __init__(
+        self,
+        text: str | None,
+        params: VoiceParams,
+        stream: Stream,
+        *,
+        clip: str | None = None,
+        use_cache: bool = True,
+        feed: TextFeed | None = None,
+    ) -> None:
+        self.text = text
+        self.params = params
+        self.stream = stream
+        self.clip = clip
+        self.use_cache = use_cache
+        self.feed = feed
+        # Set once it is known what spoke the text (a clip or chime before it does not
+        # count); never for a say that is only a clip.
+        self.source_known = trio.Event()
+        self._source: str | None = None
+        self._failovers = 0
+        self._requested_at: float | None = None
+        self._first_cloud_audio_at: float | None = None
+        self._fed_frames = 0
+
+    # --- read by the speaker ---
+
+    @property
+    def source(self) -> str | None:
+        """What spoke the text: cartesia, cache or local; None until known."""
+        return self._source
+
+    @property
+    def failovers(self) -> int:
+        return self._failovers
+
+    @property
+    def requested_at(self) -> float | None:
+        """When the first cloud request went out (trio time)."""
+        return self._requested_at
+
+    @property
+    def first_cloud_audio_at(self) -> float | None:
+        return self._first_cloud_audio_at
+
+    @property
+    def fed_frames(self) -> int:
+        """Frames fed to the stream so far (after any cut)."""
+        return self._fed_frames
 
     @property
     def started_feeding(self) -> bool:
-        return self.fed_frames > 0
+        return self._fed_frames > 0
+
+    # --- written by the voices ---
 
     def play(self, pcm: bytes, source: str) -> None:
-        if self.source is None and source != "clip":
-            self.source = source
+        if self._source is None and source != "clip":
+            self._source = source
             self.source_known.set()
-        self.fed_frames += len(pcm) // 2
+        self._fed_frames += len(pcm) // 2
         self.stream.feed(pcm)
+
+    def note_request(self) -> None:
+        if self._requested_at is None:
+            self._requested_at = trio.current_time()
+
+    def note_cloud_audio(self) -> None:
+        if self._first_cloud_audio_at is None:
+            self._first_cloud_audio_at = trio.current_time()
+
+    def fail_over(self, at_frame: int) -> bool:
+        """A voice failed mid-say: drop what was fed from ``at_frame`` on, unless it has
+        started playing (then the listener hears that part twice). True if cut."""
+        self._failovers += 1
+        cut = self.stream.truncate(at_frame)
+        if cut:
+            self._fed_frames = at_frame
+        return cut

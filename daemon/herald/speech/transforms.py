@@ -236,8 +236,10 @@ def _spell(piece: str, spell: Spell) -> str:
 
 # --- pauses ------------------------------------------------------------------------
 
-# A question mark (?!, ??), closing quotes or brackets, then whitespace.
-_QUESTION = re.compile(r"\?[?!]*[\"'”’»)\]]*(?=\s)")
+# A question mark (?!, ??), closing quotes or brackets, then whitespace. It starts only
+# at the first mark of a run and never gives back what it took (possessive): one pass
+# over "??????..." instead of one per mark.
+_QUESTION = re.compile(r"(?<![?!])\?[?!]*+[\"'”’»)\]]*+(?=\s)")
 _BREAK = re.compile(r"<break\b", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s*")
 

@@ -1,7 +1,7 @@
-"""How a say is voiced: the configured defaults, the voices made of embeddings, and
-the text transforms. One object per config, used by the speaker for every say and by
-`herald say` and `herald cache warm`, so all three send Cartesia the same request for
-the same text (and so find each other's clips in the cache).
+"""How a say is voiced: the configured defaults and the text transforms. One object
+per config, used by the speaker for every say and by `herald say` and `herald cache
+warm`, so all three send Cartesia the same request for the same text (and so find each
+other's clips in the cache).
 
 The transformed text carries Cartesia's tags; `PlainTextVoice` hands the local voice,
 which reads text literally, the same text without them.
@@ -9,12 +9,12 @@ which reads text literally, the same text without them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from herald.cartesia.protocol import VoiceParams
 from herald.speech import transforms as text_transforms
+from herald.voice import VoiceParams
 
 if TYPE_CHECKING:
     from herald.config import Config
@@ -36,24 +36,18 @@ def voice_defaults(cfg: Config) -> VoiceParams:
         emotion=c.emotion,
         volume=c.loudness,
         pronunciation_dict_id=c.pronunciation_dict_id or None,
-        embedding=c.embeddings.get(voice),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Voicing:
-    """The embeddings of the `cartesia.mix` voices (by name) and the transforms."""
+    """The text transforms of the config."""
 
-    embeddings: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     transforms: tuple[text_transforms.Transform, ...] = ()
 
     @classmethod
     def from_config(cls, cfg: Config) -> Voicing:
-        return cls(cfg.cartesia.embeddings, cfg.transforms)
-
-    def embedding(self, voice: str) -> tuple[float, ...] | None:
-        """The embedding of a resolved voice (a `mix` name); None for a voice id."""
-        return self.embeddings.get(voice)
+        return cls(cfg.transforms)
 
     def text(self, text: str) -> str:
         """``text`` as it is sent to Cartesia: the transforms applied, in order."""
