@@ -306,14 +306,14 @@ PY
         journalctl -u herald-rtf --since "@$since" --no-pager -o cat \
             | grep -E 'rtf=|cpuinfo|Unknown CPU' | cut -c1-120 | tr '\n' ' '
     }
-    inside="$(make_rtf_unit 's/^ProcSubset=pid/ProcSubset=pid/')"
-    inside_all="$(make_rtf_unit 's/^ProcSubset=pid/ProcSubset=all/')"
+    inside="$(make_rtf_unit '$a ProcSubset=all')"
+    inside_all="$(make_rtf_unit '$a ProcSubset=pid')"
     rm -f "$unit"
     rm -rf /srv/herald-rtf /var/lib/herald-rtf /var/cache/herald-rtf
     systemctl daemon-reload
     echo "INFO piper-rtf: outside the sandbox: $outside"
-    echo "INFO piper-rtf: in herald's sandbox (ProcSubset=pid): $inside"
-    echo "INFO piper-rtf: same sandbox with ProcSubset=all: $inside_all"
+    echo "INFO piper-rtf: in herald's sandbox (ProcSubset=all): $inside"
+    echo "INFO piper-rtf: same sandbox with ProcSubset=pid: $inside_all"
     check piper-rtf "Piper RTF outside: ${outside}; in the sandbox: ${inside}" \
         bash -c "echo '$inside' | grep -q rtf="
 }
