@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317,SC2012,SC2001,SC2018,SC2019  # helpers run via bash -c; ASCII host names
+# shellcheck disable=SC2317,SC2012,SC2001,SC2018,SC2019,SC2016  # helpers run via bash -c; ASCII host names
 # The system test's checks, run as root inside the VM by scripts/systemtest.sh (not by
 # hand). Each check prints one line, "PASS name: detail" or "FAIL name: detail".
 #
