@@ -504,6 +504,22 @@ async def check_cache(cfg: Config) -> Check:
     return await trio.to_thread.run_sync(_cache_check, cfg)
 
 
+async def check_local_voice(cfg: Config) -> Check:
+    """Whether the offline voice can speak here (its model is found, not loaded)."""
+    from herald.local_voice import LocalVoiceError, PiperVoice, unavailable_reason
+
+    if cfg.offline.local_voice == "none":
+        return Check("skip", "local", 'off (offline.local_voice = "none")')
+    if (reason := unavailable_reason()) is not None:
+        return Check("skip", "local", f"{reason}; offline: cached clips, else a chime")
+    model = Path(cfg.offline.piper_model) if cfg.offline.piper_model else None
+    try:
+        voice = PiperVoice(model, cfg.audio.sample_rate)
+    except LocalVoiceError as exc:
+        return _fail("local", str(exc), 'install the model, or set offline.local_voice = "none"')
+    return _ok("local", f"Piper, {voice.model_path.name}")
+
+
 async def check_disk(cfg: Config) -> Check:
     return await trio.to_thread.run_sync(_disk_check, cfg)
 
@@ -521,6 +537,7 @@ def _checks(
         ("gpio", partial(check_gpio, pin_factory=system.pin_factory)),
         ("cache", check_cache),
         ("disk", check_disk),
+        ("local", check_local_voice),
     ]
 
 

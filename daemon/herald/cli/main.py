@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+EX_CONFIG = 78  # sysexits.h; systemd shows it as status=78/CONFIG
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -106,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_discovery_remove, cfg)
     except ConfigError as exc:
         print(f"herald: {'; '.join(exc.errors)}", file=sys.stderr)
-        return 1
+        # EX_CONFIG for the service: the unit's RestartPreventExitStatus=78 leaves it
+        # failed with this line in `systemctl status` instead of restarting in vain.
+        return EX_CONFIG if args.command == "run" else 1
     except UsageError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from herald.local_voice.piper import (
     LocalVoiceError,
     PiperVoice,
     bundled_model_path,
+    unavailable_reason,
 )
 
 __all__ = [
@@ -12,4 +13,5 @@ __all__ = [
     "LocalVoiceError",
     "PiperVoice",
     "bundled_model_path",
+    "unavailable_reason",
 ]

@@ -18,6 +18,7 @@ the typed views of piper and soxr are in `herald.local_voice.views`.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "PiperVoice",
     "VoiceStatistics",
     "bundled_model_path",
+    "unavailable_reason",
 ]
 
 log = logging.getLogger("herald.local_voice")
@@ -73,6 +75,28 @@ class VoiceStatistics:
     loaded: bool
     load_attempts: int  # loads started (concurrent callers share one)
     sentences: int  # sentences synthesized, over the voice's life
+
+
+def unavailable_reason() -> str | None:
+    """Why this install has no local voice, or None when it has one.
+
+    piper-tts is the extra ``herald[piper]``, left out where onnxruntime has no wheel
+    (32-bit ARM). Found, not imported, so asking costs nothing.
+    """
+    missing = [name for name in ("piper", "onnxruntime") if not _installed(name)]
+    if not missing:
+        return None
+    return (
+        f"local voice unavailable on this platform: {' and '.join(missing)} not installed "
+        "(the herald[piper] extra; onnxruntime has no wheel for 32-bit ARM)"
+    )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # already imported, by something that left no spec: there
+        return True
 
 
 def bundled_model_path() -> Path:
@@ -118,6 +142,8 @@ class PiperVoice:
     ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, not {sample_rate}")
+        if (reason := unavailable_reason()) is not None:
+            raise LocalVoiceError(reason)
         self.model_path = model_path if model_path is not None else bundled_model_path()
         _check_model(self.model_path)
         self.sample_rate = sample_rate

@@ -177,8 +177,9 @@ def _parse_wav(data: bytes) -> _Wav:
             frames = reader.readframes(reader.getnframes())
         wav = _Wav(channels, width, rate, False, frames)
     except wave.Error as exc:
-        # Python 3.11's wave knows only format 1; 3.12 adds EXTENSIBLE, not float.
-        if not str(exc).startswith("unknown format"):
+        # Python 3.11's wave knows only format 1 ("unknown format: 3"); 3.12 adds
+        # EXTENSIBLE, not float ("unknown extended format: 00000003-...", 3.13).
+        if not str(exc).startswith(("unknown format", "unknown extended format")):
             raise _BadWav(str(exc)) from None
         wav = _parse_riff(data)
     except EOFError:

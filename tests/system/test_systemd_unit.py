@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parent.parent / "systemd" / "herald.service"
-MAX_EXPOSURE = 2.0
+from repo import REPO
+
+UNIT = REPO / "systemd" / "herald.service"
+MAX_EXPOSURE = 1.5  # issue 15/19: the online score on trixie must stay <= 1.5
 
 needs_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
@@ -71,9 +73,17 @@ def test_unit_directives() -> None:
     assert "StartLimitIntervalSec" in u and "StartLimitBurst" in u
     assert not any(k.startswith("StartLimit") for k in s)
     assert s["ExecStart"] == ["/opt/herald/venv/bin/herald run --config /etc/herald/config.toml"]
-    assert s["ExecReload"] == ["kill -HUP $MAINPID"]
+    # A config replaced by root (root:root 0600) is given back to herald before each
+    # start and reload, with full privileges ("+"), never failing the unit ("-").
+    fix = ["+-chown root:herald /etc/herald/config.toml", "+-chmod 0640 /etc/herald/config.toml"]
+    assert s["ExecStartPre"] == fix
+    assert s["ExecReload"] == [*fix, "kill -HUP $MAINPID"]
+    # herald's exit status for a config it cannot use: not worth a restart.
+    assert s["RestartPreventExitStatus"] == ["78"]
     assert s["User"] == ["herald"]
-    assert s["SupplementaryGroups"] == ["audio gpio"]
+    # No SupplementaryGroups=: a group the system lacks (gpio on plain Debian) would fail
+    # the start with 216/GROUP; User= brings the user's own groups (install.sh's job).
+    assert "SupplementaryGroups" not in s
     assert sorted(s["LoadCredential"]) == ["cartesia_api_key", "mqtt_password"]
     assert s["CacheDirectory"] == ["herald"]
     assert s["StateDirectory"] == ["herald"]

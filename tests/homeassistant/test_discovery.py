@@ -2,12 +2,12 @@
 
 Which validation is used, and why:
 
-1. Home Assistant's own code, when available. `homeassistant` can be installed on this
-   project's Python (3.11) only up to 2024.3.3 (later releases need 3.12+), so it lives
-   in a separate throwaway venv (default /tmp/ha-venv, or $HERALD_HA_PYTHON naming its
-   python), never in the project's venv:
+1. Home Assistant's own code, when available. It lives in a separate throwaway venv
+   (default /tmp/ha-venv, or $HERALD_HA_PYTHON naming its python), never in the
+   project's venv, and its release follows the Python: on 3.11 (Debian 12) the last is
+   2024.3.3, on 3.13 (Debian 13) 2026.2.3 (scripts/test.sh picks it and builds the venv):
 
-       python3.11 -m venv /tmp/ha-venv && /tmp/ha-venv/bin/pip install homeassistant
+       python3 -m venv /tmp/ha-venv && /tmp/ha-venv/bin/pip install homeassistant
 
    `test_home_assistant_accepts_every_payload` runs `_HA_VALIDATOR` there as a
    subprocess: it matches each topic with HA's `discovery.TOPIC_MATCHER` and
@@ -18,8 +18,8 @@ Which validation is used, and why:
    template with HA's template engine against sample herald messages. Those tests are
    skipped only when that venv is absent, and fail instead with HERALD_REQUIRE_HA=1,
    which scripts/test.sh (and so CI) sets after building that venv in .ha-venv.
-   Limitation: the MQTT `notify` entity platform arrived in HA 2024.5, after the last
-   release installable on 3.11. For `notify` the validator builds the schema of HA's
+   Limitation on 3.11: the MQTT `notify` entity platform arrived in HA 2024.5, after the
+   last release installable there. For `notify` 2024.3.3's validator builds the schema of HA's
    2024.5 `mqtt/notify.py` (MQTT_BASE_SCHEMA + command_topic/command_template/name/retain
    + MQTT_ENTITY_COMMON_SCHEMA) from 2024.3's own building blocks, and the docs check
    below covers it too.
@@ -317,6 +317,16 @@ from homeassistant.components.mqtt import discovery
 from homeassistant.components.mqtt.abbreviations import (
     ABBREVIATIONS, DEVICE_ABBREVIATIONS, ORIGIN_ABBREVIATIONS)
 
+# Where each piece lives moved between releases (2024.3 on Python 3.11, 2026.2 on 3.13).
+try:
+    from homeassistant.components.mqtt.const import SUPPORTED_COMPONENTS
+except ImportError:
+    SUPPORTED_COMPONENTS = discovery.SUPPORTED_COMPONENTS
+try:
+    from homeassistant.components.mqtt.schemas import MQTT_ORIGIN_INFO_SCHEMA
+except ImportError:
+    MQTT_ORIGIN_INFO_SCHEMA = discovery.MQTT_ORIGIN_INFO_SCHEMA
+
 
 def notify_schema():
     """HA 2024.5's mqtt/notify.py DISCOVERY_SCHEMA, from this release's parts."""
@@ -356,10 +366,10 @@ async def main():
             r["errors"].append("topic does not match TOPIC_MATCHER")
             continue
         component = match["component"]
-        r["supported"] = component in discovery.SUPPORTED_COMPONENTS
+        r["supported"] = component in SUPPORTED_COMPONENTS
         try:
             payload = expand(json.loads(raw))
-            discovery.MQTT_ORIGIN_INFO_SCHEMA(payload["origin"])
+            MQTT_ORIGIN_INFO_SCHEMA(payload["origin"])
             if r["supported"]:
                 schema = importlib.import_module(
                     f"homeassistant.components.mqtt.{component}").DISCOVERY_SCHEMA
