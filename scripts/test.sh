@@ -128,7 +128,8 @@ echo "==> pytest ($(python3 --version), ${HERALD_TEST_WORKERS:-4} workers)"
 "$VENV/bin/pytest" -n "${HERALD_TEST_WORKERS:-4}" "$@"
 
 ((HERE_ONLY == 0)) || exit 0
-# The other Debian release, in a chroot (its venvs stay in the chroot's /root).
+# The other Debian release, in a chroot. Its venvs stay in the chroot's /opt, not /root:
+# some tests run the venv's python as an unprivileged user, which /root (0700) shuts out.
 # shellcheck disable=SC1091
 case "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" in
     trixie) other=bookworm ;;
@@ -137,7 +138,7 @@ esac
 echo "==> the suite again on Debian $other, in a chroot (scripts/chroot.sh)"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-$SUDO bash scripts/chroot.sh "$other" env HERALD_VENV=/root/venv HERALD_HA_VENV=/root/ha-venv \
+$SUDO bash scripts/chroot.sh "$other" env HERALD_VENV=/opt/herald-venv HERALD_HA_VENV=/opt/herald-ha-venv \
     bash scripts/test.sh --here "$@"
 
 ((SYSTEM == 1)) || exit 0
