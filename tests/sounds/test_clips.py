@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import sys
@@ -10,6 +11,8 @@ from array import array
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herald.sounds.clips import ClipError, Clips
 
@@ -152,6 +155,26 @@ def test_a_bad_wav_names_the_clip(tmp_path: Path) -> None:
         with pytest.raises(ClipError, match=f"clip '{name}': not a playable WAV file") as info:
             clips.get(name)
         assert info.value.name == name
+
+
+def test_a_chunk_that_runs_past_the_file_is_a_bad_wav_not_a_crash(tmp_path: Path) -> None:
+    # Python's wave raises RuntimeError when a chunk's length points past the data
+    # (found by bench/hostile.py: the say failed with "internal error (ExceptionGroup)").
+    (tmp_path / "long.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk\xff\xff\x00\x00abc")
+    with pytest.raises(ClipError, match="clip 'long': not a playable WAV file"):
+        Clips(tmp_path, 24000).get("long")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_after_a_riff_header_are_a_clip_error(tail: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        header = b"RIFF" + struct.pack("<I", 4 + len(tail)) + b"WAVE"
+        (Path(tmp) / "x.wav").write_bytes(header + tail)
+        with contextlib.suppress(ClipError):  # anything else fails the test
+            Clips(Path(tmp), 24000).get("x")
 
 
 def test_a_missing_clip_names_it(tmp_path: Path) -> None:

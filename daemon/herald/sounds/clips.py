@@ -175,15 +175,24 @@ def _parse_wav(data: bytes) -> _Wav:
                 reader.getframerate(),
             )
             frames = reader.readframes(reader.getnframes())
-        wav = _Wav(channels, width, rate, False, frames)
+        wav: _Wav | None = _Wav(channels, width, rate, False, frames)
     except wave.Error as exc:
         # Python 3.11's wave knows only format 1 ("unknown format: 3"); 3.12 adds
         # EXTENSIBLE, not float ("unknown extended format: 00000003-...", 3.13).
         if not str(exc).startswith(("unknown format", "unknown extended format")):
             raise _BadWav(str(exc)) from None
-        wav = _parse_riff(data)
+        wav = None
     except EOFError:
         raise _BadWav("truncated") from None
+    except (RuntimeError, ValueError, OverflowError, struct.error):
+        # The stdlib's wave seeks by a chunk's stated length and raises RuntimeError
+        # when it points past the data; a clip is a file anyone may drop in the folder.
+        raise _BadWav("a chunk's length runs past the end of the file") from None
+    if wav is None:
+        try:
+            wav = _parse_riff(data)
+        except struct.error:
+            raise _BadWav("a chunk is shorter than its format needs") from None
     if wav.channels < 1:
         raise _BadWav("no channels")
     if wav.rate < 1:
