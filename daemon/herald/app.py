@@ -146,6 +146,7 @@ class Daemon:
             hermes=hermes,
             journal=self.journal,
             on_birth=self.publisher.announce_again,
+            room=self.publisher.wait_for_room,
         )
         self.buttons = Buttons(cfg.buttons, self._on_press, pin_factory=pin_factory)
         self.esphome = _esphome(cfg, self.actions, self.settings, self.speaker)

@@ -30,12 +30,16 @@ from herald.secret import Secret, mask
 from herald.speech.refusals import Refusals
 from herald.voice import VoiceParams
 
-__all__ = ["EVENT_QUEUE", "OUTBOX_QUEUE", "Outgoing", "Publisher", "public_error"]
+__all__ = ["EVENT_QUEUE", "EVENT_ROOM", "OUTBOX_QUEUE", "Outgoing", "Publisher", "public_error"]
 
 log = logging.getLogger("herald.publisher")
 
 EVENT_QUEUE = 1024
 OUTBOX_QUEUE = 1024
+# The router takes the next command only while this many events still fit: one command
+# can cause a few hundred (a stop interrupts every queued say, 300 at most), and events
+# must not be dropped because commands arrive faster than the broker takes events.
+EVENT_ROOM = 512
 
 # (topic, payload, retain): published with QoS 1.
 Outgoing = tuple[str, str, bool]
@@ -76,6 +80,7 @@ class Publisher:
         self._events_in, self._events_out = trio.open_memory_channel[SpeakEvent](EVENT_QUEUE)
         self._outbox_in, self._outbox_out = trio.open_memory_channel[Outgoing](OUTBOX_QUEUE)
         self._republish_state = trio.Event()
+        self._room = trio.Event()
         self.last_latency_ms = Observable[float | None](None)
 
     # --- for producers (never block) ---
@@ -85,6 +90,17 @@ class Publisher:
             self._events_in.send_nowait(event)
         except trio.WouldBlock:
             log.error("event queue full: %s for %s not published", event.event, event.id)
+
+    async def wait_for_room(self) -> None:
+        """Until EVENT_ROOM more events fit in the event queue (at once, mostly). The
+        router waits here before each command, so a flood of commands slows down to
+        the pace the broker takes their events, instead of losing the events: the
+        MQTT input fills and herald stops reading the socket (backpressure)."""
+        while self._events_in.statistics().current_buffer_used > EVENT_QUEUE - EVENT_ROOM:
+            if self._room.is_set():
+                self._room = trio.Event()
+            await self._room.wait()
+        await trio.lowlevel.checkpoint()
 
     def send(self, message: Outgoing) -> None:
         try:
@@ -126,6 +142,8 @@ class Publisher:
     async def _publish_events(self) -> None:
         async for event in self._events_out:
             await self._publish_event(event)
+            if self._events_in.statistics().current_buffer_used <= EVENT_QUEUE - EVENT_ROOM:
+                self._room.set()
 
     async def _publish_event(self, event: SpeakEvent) -> None:
         if event.event == "started" and "latency_ms" in event.detail:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from herald.commands import (
     Rejected,
@@ -48,8 +48,10 @@ class Router:
         hermes: Hermes | None = None,
         journal: Journal | None = None,
         on_birth: Callable[[], None] = lambda: None,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._journal = journal
+        self._room = room
         self._kinds = topics.commands()
         self._broker = broker
         self._actions = actions
@@ -59,6 +61,8 @@ class Router:
 
     async def run(self) -> None:
         async for message in self._broker.messages:
+            if self._room is not None:
+                await self._room()  # the events of what came before are on their way
             try:
                 self.handle(message)
             except Exception:  # a bug must cost one message, not the daemon
