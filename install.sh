@@ -431,10 +431,10 @@ autosave_on_changes true
 autosave_interval 1
 # herald keeps its session for 7 days, so the broker queues commands while it is away.
 # mosquitto's default of 1000 queued messages would drop commands after a day or two of
-# a busy home; 10000 is a week at 60 an hour. The byte cap (10000 of herald's largest,
+# a busy home; 10080 is a week at 60 an hour. The byte cap (10080 of herald's largest,
 # 4 KiB) bounds the broker's memory and its persistence file.
-max_queued_messages 10000
-max_queued_bytes 40960000
+max_queued_messages 10080
+max_queued_bytes 41287680
 EOF
     place_file "$tmp" "$ROOT$MOSQUITTO_SNIPPET" 0644
     [ "$PLACED" -eq 0 ] || MOSQUITTO_CHANGED=1

@@ -123,8 +123,8 @@ def test_install_places_files(tmp_path: Path, key_file: Path) -> None:
         "autosave_on_changes true",
         "autosave_interval 1",
         "listener 1883 127.0.0.1",
-        "max_queued_messages 10000",
-        "max_queued_bytes 40960000",
+        "max_queued_messages 10080",
+        "max_queued_bytes 41287680",
     ):
         assert line in snippet
     command = root / "usr/local/bin/herald"
