@@ -85,7 +85,8 @@ cp -L "$ROOTFS/initrd.img" "$WORK/initrd.img"
 chmod 0644 "$WORK/vmlinuz" "$WORK/initrd.img"
 
 echo "==> making the ext4 image" >&2
-mkfs.ext4 -q -F -L root -d "$ROOTFS" "$WORK/root.img" "$SIZE"
+# stdout carries only the image path: mkfs.ext4 -q still says "Creating regular file".
+mkfs.ext4 -q -F -L root -d "$ROOTFS" "$WORK/root.img" "$SIZE" >&2
 rm -rf "$ROOTFS"
 echo "image total: $((SECONDS - start)) s" >>"$WORK/timings"
 touch "$WORK/done"
