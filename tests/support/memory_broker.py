@@ -35,6 +35,9 @@ class MemoryBroker:
         text = payload.decode() if isinstance(payload, bytes) else payload
         self.published.append((topic, text, retain))
 
+    async def outbound_room(self) -> None:
+        await trio.lowlevel.checkpoint()
+
     async def shutdown(self, final: Sequence[tuple[str, bytes | str, bool]] = ()) -> None:
         pass
 

@@ -92,15 +92,16 @@ class Publisher:
             log.error("event queue full: %s for %s not published", event.event, event.id)
 
     async def wait_for_room(self) -> None:
-        """Until EVENT_ROOM more events fit in the event queue (at once, mostly). The
-        router waits here before each command, so a flood of commands slows down to
-        the pace the broker takes their events, instead of losing the events: the
-        MQTT input fills and herald stops reading the socket (backpressure)."""
+        """Until EVENT_ROOM more events fit in the event queue and the broker keeps up
+        with our publications (Broker.outbound_room). The router waits here before
+        each command, so a flood of commands slows down to the pace the broker takes
+        their events, instead of losing the events: the MQTT input fills and herald
+        stops reading the socket (backpressure)."""
         while self._events_in.statistics().current_buffer_used > EVENT_QUEUE - EVENT_ROOM:
             if self._room.is_set():
                 self._room = trio.Event()
             await self._room.wait()
-        await trio.lowlevel.checkpoint()
+        await self._broker.outbound_room()
 
     def send(self, message: Outgoing) -> None:
         try:

@@ -94,6 +94,11 @@ class Broker(Protocol):
         """Queue a message for the broker; never raises for a missing connection."""
         ...
 
+    async def outbound_room(self) -> None:
+        """Return once the broker takes publications at the pace we make them: a
+        bounded wait while many of ours await the broker's acknowledgement."""
+        ...
+
     async def shutdown(self, final: Sequence[tuple[str, bytes | str, bool]] = ()) -> None:
         """Publish ``final`` (bounded wait), then disconnect cleanly: no last will."""
         ...

@@ -61,7 +61,18 @@ log = logging.getLogger("herald.mqtt")
 
 RECEIVE_MAXIMUM = 16  # unacknowledged QoS1 messages the broker may have in flight to us
 QUEUE_SIZE = 64  # > RECEIVE_MAXIMUM: only a flood of QoS0 can crowd a QoS1 command out
+# Read ahead of a full `messages` (in order, handed on as it empties), so that the
+# broker's PUBACKs, which arrive behind its messages, still reach us while the router
+# waits for them (outbound_room); past this the reader stops reading the socket.
+INBOX_MESSAGES = 4096
+INBOX_BYTES = 2 << 20
 MAX_QUEUED_OUT = 1000  # paho's outgoing queue (its default is unbounded)
+# `outbound_room` waits while this many of our QoS1 publications await their PUBACK, so
+# that a flood of commands is answered at the pace the broker takes the answers (their
+# events) instead of overflowing paho's queue; at most OUTBOUND_WAIT_S per call, in case
+# the PUBACKs stop coming (keepalive then ends the connection).
+PUBLISH_WINDOW = 100
+OUTBOUND_WAIT_S = 2.0
 SHUTDOWN_GRACE = 1.0  # for the final PUBACKs, then again for the DISCONNECT
 
 
@@ -131,6 +142,9 @@ class MqttClient:
         self.stats = MqttStatistics()
         self._send, self.messages = trio.open_memory_channel[Message](QUEUE_SIZE)
         self._inbox: collections.deque[Message] = collections.deque()
+        self._inbox_bytes = 0
+        self._inbox_changed = trio.Event()  # for the pump: something to hand on
+        self._inbox_room = trio.Event()  # for the reader: the inbox is below its bound
         self._backoff = Backoff(0.5, 30.0, rng=rng or random.Random())
         self._marker = f"herald-oversize-{secrets.token_hex(4)}"  # cannot be forged
         self._paho = make_paho_client(
@@ -157,6 +171,9 @@ class MqttClient:
         self._suback: dict[int, list[ReasonCode]] = {}
         self._suback_event = trio.Event()
         self._publish_waits: dict[int, trio.Event] = {}
+        self._outstanding: set[int] = set()  # our QoS1 publications awaiting a PUBACK
+        self._outbound_changed = trio.Event()
+        self._reader_waiting = False  # the reader waits for room in `messages`
         self._conn_nursery: trio.Nursery | None = None
         self._held = 0  # QoS1 messages dropped unacknowledged: they hold inflight slots
         self._probe: DeliveryProbe | None = None
@@ -213,7 +230,9 @@ class MqttClient:
         sock = LimitedSocket(raw, PublishLimiter(s.max_payload, self._marker))
         self._connection += 1
         self._unacked.clear()
+        self._outstanding.clear()  # paho sends them again: a count that errs low is safe
         self._inbox.clear()  # of the connection before: the broker sends them again
+        self._inbox_bytes = 0
         self._held = 0
         self._lost = None
         self._connack = None
@@ -226,12 +245,14 @@ class MqttClient:
                 self._conn_scope = nursery.cancel_scope
                 self._conn_nursery = nursery
                 nursery.start_soon(self._driver.serve, sock, self._drop)
+                nursery.start_soon(self._pump)
                 await self._handshake()
                 await trio.sleep_forever()  # until _drop cancels the connection
         finally:
             self._conn_scope = None
             self._conn_nursery = None
             self.connected.set(False)
+            self._outbound_changed.set()
             self._driver.close()
         raise self._lost or MqttConnectionLost("connection ended")
 
@@ -378,7 +399,28 @@ class MqttClient:
         QoS0 ones are dropped while disconnected. An invalid topic raises ValueError.
         """
         await trio.lowlevel.checkpoint()
-        self._publish(topic, payload, qos, retain)
+        mid = self._publish(topic, payload, qos, retain)
+        if mid is not None:
+            self._outstanding.add(mid)
+
+    async def outbound_room(self) -> None:
+        """Wait (at most OUTBOUND_WAIT_S) while PUBLISH_WINDOW of our QoS1 messages await
+        their PUBACK, for the daemon to take its next command only then.
+
+        Never while the reader itself waits for room in ``messages`` (a flood of QoS0
+        commands): the PUBACKs arrive behind those commands on the same socket, so
+        waiting for them there would wait for ourselves. QoS1 commands cannot fill
+        ``messages`` (the broker sends at most RECEIVE_MAXIMUM unacknowledged), so
+        their answers are always paced, never dropped."""
+        await trio.lowlevel.checkpoint()
+        with trio.move_on_after(OUTBOUND_WAIT_S):
+            while (
+                len(self._outstanding) >= PUBLISH_WINDOW
+                and self.connected.value
+                and not self._reader_waiting
+            ):
+                self._outbound_changed = trio.Event()
+                await self._outbound_changed.wait()
 
     def _publish(self, topic: str, payload: bytes | str, qos: int, retain: bool) -> int | None:
         """Hand a message to paho; the mid when paho took a QoS1 message, else None."""
@@ -470,6 +512,9 @@ class MqttClient:
             return
         if reason.is_failure:
             log.warning("MQTT: the broker refused publication %d: %s", mid, reason)
+        self._outstanding.discard(mid)
+        if len(self._outstanding) < PUBLISH_WINDOW:
+            self._outbound_changed.set()
         event = self._publish_waits.pop(mid, None)
         if event is not None:
             event.set()
@@ -500,21 +545,49 @@ class MqttClient:
             log.info("MQTT: ignored a retained message on %s", message.topic)
             self._paho.ack(msg.mid, msg.qos)
             return
-        # Handed on by the reader task (`_hand_on`) before it reads the socket again, so
-        # a consumer that falls behind slows the broker down instead of losing messages.
+        # Handed on by `_pump`; the reader (`_hand_on`) stops reading the socket while
+        # the inbox is full, so a consumer that falls behind slows the broker down
+        # instead of losing messages.
         self._inbox.append(message)
+        self._inbox_bytes += len(message.payload)
         if message.qos:
             self._unacked.add(message.mid)
 
+    def _inbox_full(self) -> bool:
+        return len(self._inbox) >= INBOX_MESSAGES or self._inbox_bytes >= INBOX_BYTES
+
     async def _hand_on(self) -> None:
-        """Pass what the last read delivered to ``messages``, waiting while it is full."""
-        while self._inbox:
-            message = self._inbox.popleft()
+        """After each read: wake the pump, and wait while the inbox is full."""
+        if self._inbox:
+            self._inbox_changed.set()
+        while self._inbox_full():
+            self._reader_waiting = True
+            self._outbound_changed.set()  # see outbound_room
+            self._inbox_room = trio.Event()
+            try:
+                await self._inbox_room.wait()
+            finally:
+                self._reader_waiting = False
+
+    async def _pump(self) -> None:
+        """Hand the inbox on to ``messages``, in order, waiting while it is full."""
+        while True:
+            while not self._inbox:
+                self._inbox_changed = trio.Event()
+                await self._inbox_changed.wait()
+            message = self._inbox[0]
             try:
                 await self._send.send(message)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
-                self._inbox.clear()  # stopping: unacknowledged, the broker keeps them
+                # Stopping: unacknowledged, the broker keeps them.
+                self._inbox.clear()
+                self._inbox_bytes = 0
+                self._inbox_room.set()
                 return
+            self._inbox.popleft()  # only once sent: a cancelled send sent nothing
+            self._inbox_bytes -= len(message.payload)
+            if not self._inbox_full():
+                self._inbox_room.set()
 
     def _to_message(self, msg: paho.MQTTMessage) -> Message:
         max_payload = self.settings.max_payload
