@@ -286,6 +286,19 @@ def test_corrupt_clip_is_detected_deleted_and_not_played(
     assert cache.total_bytes == 0
 
 
+def test_a_clip_reached_through_a_symlink_is_not_served(tmp_path: Path) -> None:
+    # A valid clip elsewhere, linked into the cache under its own key: reading it
+    # would follow the link anywhere (issue 14). The link goes, its target stays.
+    elsewhere = ClipCache(tmp_path / "elsewhere", 10 << 20)
+    key = put(elsewhere, "Linked.", pcm(4000))
+    target = tmp_path / "elsewhere" / f"{key}.clip"
+    before = target.read_bytes()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / f"{key}.clip").symlink_to(target)
+    assert ClipCache(tmp_path / "cache", 10 << 20).get(key) is None
+    assert target.read_bytes() == before
+
+
 def test_clip_under_another_key_is_not_served(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path, 10 << 20)
     key = put(cache, "Hello world", pcm(4000))
