@@ -91,6 +91,19 @@ BENCHES: list[tuple[str, str, str]] = [
         "The three campaigns run at once, each with its own broker and emulator.",
     ),
     (
+        "hostile",
+        "Hostile input and heavy load (issue 14)",
+        "Every way issue 14 found to crash, hang, deafen or bloat herald, repeated against the "
+        'real daemon (`offline.local_voice = "none"`), a real mosquitto per case and the '
+        "emulator's hostile-server switches: deep frames, poison says, floods of QoS 1 and QoS 0 "
+        "commands, streams of many chunks, a stop behind 500 queued says, a server that stalls, "
+        "`at` far ahead, SIGTERM in every state, runaway audio, hostile cache and state files, "
+        "secrets echoed by the server, a denied subscription. herald runs with a 40 ms "
+        "watchdog, so it pings every 20 ms from a trio task: the longest gap between two pings "
+        "(kernel timestamps) less 20 ms is the longest its loop was blocked. RSS is sampled "
+        "every 20 ms; the floods must stay under 60 MB.",
+    ),
+    (
         "soak",
         "Soak: thousands of utterances",
         "One daemon, the default config: after a warm-up that caches a pool of short texts, "

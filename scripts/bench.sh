@@ -54,6 +54,7 @@ run footprint --idle-s 20
 run latency -n 100 --offline 20
 run sink_cpu --seconds 6
 run piper_rtf --repeat 2
+run hostile
 
 echo "==> soak, faults, jitter and cache_crash side by side (several minutes; output in $OUT/)"
 run_quietly soak &
