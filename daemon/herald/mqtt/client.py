@@ -502,6 +502,9 @@ class MqttClient:
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, *_: Any
     ) -> None:
+        self._outstanding.discard(mid)
+        if len(self._outstanding) < PUBLISH_WINDOW:
+            self._outbound_changed.set()
         topic = self._probe_mids.pop(mid, None)
         if topic is not None and self._probe is not None:
             failure, no_match = reason.is_failure, reason.value == 0x10  # No matching subscribers
@@ -512,9 +515,6 @@ class MqttClient:
             return
         if reason.is_failure:
             log.warning("MQTT: the broker refused publication %d: %s", mid, reason)
-        self._outstanding.discard(mid)
-        if len(self._outstanding) < PUBLISH_WINDOW:
-            self._outbound_changed.set()
         event = self._publish_waits.pop(mid, None)
         if event is not None:
             event.set()
