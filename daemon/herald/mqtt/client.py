@@ -101,10 +101,11 @@ class MqttClient:
     never a credential), ``last_error`` (the last MqttError, None once connected),
     ``hearing`` (a `TopicHearing` per subscription, in order), ``denied`` (the topics
     herald hears nothing on: refused in the SUBACK, or accepted but not delivered) and
-    ``stats``. Incoming messages arrive on ``messages``; while it is full the socket is
-    not read (backpressure: the broker holds back what follows, nothing is dropped, QoS
-    0 included). Delivery probes
-    (anyone's: doctor's too) are acknowledged and dropped, never delivered.
+    ``stats``. Incoming messages arrive on ``messages``; while it is full, up to
+    INBOX_MESSAGES more are read ahead (so that the PUBACKs behind them arrive), then the
+    socket is not read (backpressure: the broker holds back what follows, nothing is
+    dropped, QoS 0 included). Delivery probes (anyone's: doctor's too) are acknowledged
+    and dropped, never delivered.
     """
 
     def __init__(
