@@ -7,7 +7,6 @@ in-memory broker whose every publish takes a round trip, a simulated card."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import trio
@@ -17,24 +16,10 @@ from herald.app import Daemon
 from herald.audio.sim_sink import SimDevice
 from herald.config import parse_config
 from herald.control.publisher import EVENT_QUEUE
-from herald.mqtt import Message
 from herald.sdnotify import Notifier
 from memory_broker import MemoryBroker
 
 SAYS = 1500  # each gets queued then dropped (queue full): 3,000 events, past EVENT_QUEUE
-
-
-class SlowBroker(MemoryBroker):
-    """Publishes take 5 ms each (a broker's PUBACK), one at a time."""
-
-    async def publish(
-        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
-    ) -> None:
-        await trio.sleep(0.005)
-        await super().publish(topic, payload, qos=qos, retain=retain)
-
-    async def shutdown(self, final: Sequence[tuple[str, bytes | str, bool]] = ()) -> None:
-        pass
 
 
 async def test_a_flood_of_says_has_every_event_published(
@@ -47,7 +32,7 @@ async def test_a_flood_of_says_has_every_event_published(
         '[offline]\nlocal_voice = "none"\n',
         {},
     )
-    broker = SlowBroker()
+    broker = MemoryBroker(publish_delay=0.005)  # each publish a broker's PUBACK away
     daemon = Daemon(cfg, Notifier({}), device=SimDevice("sim"), broker=broker)
     await nursery.start(daemon.run)
 
@@ -55,8 +40,7 @@ async def test_a_flood_of_says_has_every_event_published(
         for i in range(SAYS):
             # No cloud here: the first say waits for it, the queue fills, the rest drop.
             payload = json.dumps({"id": f"s{i}", "text": "Hello."}).encode()
-            message = Message(topic="herald/hall/say", payload=payload, qos=1, mid=i + 1)
-            await broker._send.send(message)
+            await broker.feed("herald/hall/say", payload)
 
     nursery.start_soon(feed)
 

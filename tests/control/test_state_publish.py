@@ -4,7 +4,6 @@ its way to the broker (the daemon on MockClock, a broker whose publish takes tim
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,6 @@ from herald.audio.sim_sink import SimDevice
 from herald.config import parse_config
 from herald.sdnotify import Notifier
 from memory_broker import MemoryBroker
-
-
-class SlowBroker(MemoryBroker):
-    async def publish(
-        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
-    ) -> None:
-        await trio.sleep(0.05)  # a slow link: the publisher task is away meanwhile
-        await super().publish(topic, payload, qos=qos, retain=retain)
-
-    async def shutdown(self, final: Sequence[tuple[str, bytes | str, bool]] = ()) -> None:
-        pass
 
 
 def states(broker: MemoryBroker) -> list[dict[str, Any]]:
@@ -42,7 +30,7 @@ async def test_a_change_during_a_publish_is_published_too(
         '[offline]\nlocal_voice = "none"\n',
         {},
     )
-    broker = SlowBroker()
+    broker = MemoryBroker(publish_delay=0.05)  # a slow link: the publisher is away meanwhile
     daemon = Daemon(cfg, Notifier({}), device=SimDevice("sim"), broker=broker)
     await nursery.start(daemon.run)
     await trio.sleep(1)

@@ -15,7 +15,7 @@ import trio
 
 from cartesia_emulator import Emulator
 from daemon_harness import KEY, Herald, Observer, publish, start_online, stop_cleanly
-from mosquitto import Mosquitto
+from mosquitto import INSTALLED_QUEUE, Mosquitto
 
 SAY = "herald/kitchen/say"
 STREAM = "herald/kitchen/say/stream"
@@ -228,9 +228,7 @@ async def test_a_flood_of_qos1_says_gets_every_answer(
     # the flood itself). 2,000 says at once make 4,000 events, past paho's queue of
     # 1,000: they must go out at the pace the broker acknowledges them, not be dropped
     # (found by bench/hostile.py: 851 of 3,000 says got their answers).
-    broker = Mosquitto(tmp_path / "broker")
-    with broker.config_file.open("a") as f:
-        f.write("max_queued_messages 10080\nmax_queued_bytes 41287680\n")
+    broker = Mosquitto(tmp_path / "broker", settings=INSTALLED_QUEUE)
     broker.start()
     try:
         observer = Observer(broker)

@@ -6,6 +6,7 @@ import contextlib
 import math
 import struct
 import sys
+import tempfile
 import wave
 from array import array
 from pathlib import Path
@@ -168,8 +169,6 @@ def test_a_chunk_that_runs_past_the_file_is_a_bad_wav_not_a_crash(tmp_path: Path
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_any_bytes_after_a_riff_header_are_a_clip_error(tail: bytes) -> None:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         header = b"RIFF" + struct.pack("<I", 4 + len(tail)) + b"WAVE"
         (Path(tmp) / "x.wav").write_bytes(header + tail)

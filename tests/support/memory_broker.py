@@ -14,9 +14,11 @@ from herald.observable import Observable
 
 
 class MemoryBroker:
-    """Implements herald.mqtt.Broker in memory: always connected, records publishes."""
+    """Implements herald.mqtt.Broker in memory: always connected, records publishes.
+    ``publish_delay``: seconds each publish takes (a slow link, a broker's PUBACK)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, publish_delay: float = 0.0) -> None:
+        self.publish_delay = publish_delay
         self.connected = Observable(True)
         self.denied = Observable[tuple[str, ...]](())
         self._send, self.messages = trio.open_memory_channel[Message](100)
@@ -32,6 +34,8 @@ class MemoryBroker:
     async def publish(
         self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
     ) -> None:
+        if self.publish_delay:
+            await trio.sleep(self.publish_delay)
         text = payload.decode() if isinstance(payload, bytes) else payload
         self.published.append((topic, text, retain))
 
@@ -43,6 +47,10 @@ class MemoryBroker:
 
     def deliver(self, topic: str, payload: bytes) -> None:
         self._send.send_nowait(Message(topic=topic, payload=payload, qos=1, mid=1))
+
+    async def feed(self, topic: str, payload: bytes) -> None:
+        """`deliver`, waiting while herald's input is full (as the socket would)."""
+        await self._send.send(Message(topic=topic, payload=payload, qos=1, mid=1))
 
     def json_on(self, topic: str) -> list[dict[str, Any]]:
         return [json.loads(p) for t, p, _ in self.published if t == topic]

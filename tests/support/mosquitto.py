@@ -28,6 +28,9 @@ from typing import Protocol
 import trustme
 
 START_TIMEOUT = 10.0
+# The queue install.sh gives herald's session (mosquitto's default, 1,000 messages,
+# drops the rest of a flood in the broker itself).
+INSTALLED_QUEUE = ("max_queued_messages 10080", "max_queued_bytes 41287680")
 DYNSEC_ITERATIONS = 101  # the plugin's own default for PBKDF2-SHA512
 
 # Per user: (acltype, topic filter, allow), e.g. ("subscribePattern", "herald/#", True).
@@ -59,6 +62,7 @@ class Mosquitto:
     ``acl_file``. ``dynsec``: use the dynamic-security plugin instead of the password
     file, each user (from ``users``) with one role holding these ACL entries, and the
     plugin's default access (publish denied, receive allowed, subscribe denied).
+    ``settings``: more lines of mosquitto.conf (e.g. `INSTALLED_QUEUE`).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class Mosquitto:
         require_certificate: bool = False,
         acl: Sequence[str] | None = None,
         dynsec: DynsecAcls | None = None,
+        settings: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +90,7 @@ class Mosquitto:
         self.config_file = workdir / "mosquitto.conf"
         self._process: subprocess.Popen[bytes] | None = None
         self.acl_file: Path | None = None
-        self._write_config(ca, require_certificate, acl, dynsec)
+        self._write_config(ca, require_certificate, acl, dynsec, settings)
 
     def _write_config(
         self,
@@ -93,6 +98,7 @@ class Mosquitto:
         require_certificate: bool,
         acl: Sequence[str] | None,
         dynsec: DynsecAcls | None,
+        settings: Sequence[str],
     ) -> None:
         lines = [
             f"user {pwd.getpwuid(os.getuid()).pw_name}",  # as root it would switch users
@@ -127,6 +133,7 @@ class Mosquitto:
             self.acl_file = self.workdir / "acl"
             self.acl_file.write_text("\n".join(acl) + "\n")
             lines.append(f"acl_file {self.acl_file}")
+        lines += settings
         lines.append(f"listener {self.port} 127.0.0.1")
         if ca is not None:
             self.ca_file = self.workdir / "ca.pem"

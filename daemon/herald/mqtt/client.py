@@ -174,7 +174,7 @@ class MqttClient:
         self._publish_waits: dict[int, trio.Event] = {}
         self._outstanding: set[int] = set()  # our QoS1 publications awaiting a PUBACK
         self._outbound_changed = trio.Event()
-        self._reader_waiting = False  # the reader waits for room in `messages`
+        self._reader_waiting = False  # the reader waits: its read-ahead (the inbox) is full
         self._conn_nursery: trio.Nursery | None = None
         self._held = 0  # QoS1 messages dropped unacknowledged: they hold inflight slots
         self._probe: DeliveryProbe | None = None
@@ -408,11 +408,12 @@ class MqttClient:
         """Wait (at most OUTBOUND_WAIT_S) while PUBLISH_WINDOW of our QoS1 messages await
         their PUBACK, for the daemon to take its next command only then.
 
-        Never while the reader itself waits for room in ``messages`` (a flood of QoS0
+        Never while the reader itself waits, its read-ahead full (a flood of QoS0
         commands): the PUBACKs arrive behind those commands on the same socket, so
-        waiting for them there would wait for ourselves. QoS1 commands cannot fill
-        ``messages`` (the broker sends at most RECEIVE_MAXIMUM unacknowledged), so
-        their answers are always paced, never dropped."""
+        waiting for them there would wait for ourselves. A flood of QoS1 commands stays
+        within the read-ahead (mosquitto 2.0 sends more than RECEIVE_MAXIMUM
+        unacknowledged, but hundreds, not thousands), so its answers are paced, not
+        dropped."""
         await trio.lowlevel.checkpoint()
         with trio.move_on_after(OUTBOUND_WAIT_S):
             while (
