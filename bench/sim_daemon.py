@@ -11,12 +11,16 @@ On SIGTERM (or SIGINT) it stops as herald does and writes ``--out``: ``OUT.raw``
 every sample written, and ``OUT.json``: when each write was made and when its first
 frame reached the DAC (on time.monotonic(), shared with the bench), and each
 utterance's `StreamMetrics` (times on the same clock), with, for an interrupted one,
-when the player acted on the interrupt and the frame its fade starts at.
+when the player acted on the interrupt.
 
+The card rewinds, as a kernel driver's does (what is queued is taken back for a first
+word or a stop). ``--fill norewind`` is a card that cannot (as ALSA plugins without
+``snd_pcm_rewind``): herald's fill alone decides what a listener waits behind.
 ``--fill today`` plays with the fill of herald before issue 17 (a 120 ms ring in 20 ms
-periods, always full, the 50 ms tick), for a side-by-side comparison in one run.
+periods, always full, the 50 ms tick) on such a card, for a side-by-side comparison in
+one run.
 
-    python bench/sim_daemon.py --config herald.toml --out /tmp/sim [--fill today]
+    python bench/sim_daemon.py --config herald.toml --out /tmp/sim [--fill norewind|today]
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ async def run(config: Path, out: Path, fill: str) -> None:
 
         herald.app.PlayerTuning.configured = staticmethod(today)  # type: ignore[method-assign]
     cfg = load_config(config)
-    device = SimDevice("sim")
+    # A card that rewinds, as a kernel driver's does; "norewind" and "today" one that
+    # cannot (like plugins without snd_pcm_rewind), where only the fill decides.
+    device = SimDevice("sim", rewind=fill == "new")
     daemon = herald.app.Daemon(cfg, Notifier(), device=device)
     offset = time.monotonic() - trio.current_time()
     streams: list[tuple[Stream, dict[str, Any]]] = []
@@ -67,7 +73,6 @@ async def run(config: Path, out: Path, fill: str) -> None:
         def noted_interrupt() -> None:
             if "interrupt_at" not in notes and not stream.done:
                 notes["interrupt_at"] = trio.current_time() + offset
-                notes["fade_frame"] = len(device.written) // 2
             interrupt()
 
         stream.interrupt = noted_interrupt  # type: ignore[method-assign]
@@ -107,6 +112,7 @@ async def run(config: Path, out: Path, fill: str) -> None:
                 "handed": mono(m.first_sample_time),
                 "first_dac": mono(m.first_dac_time),
                 "frames_played": m.frames_played,
+                "silence_frames": round(m.silence_inserted * cfg.audio.sample_rate),
                 "underruns": m.underruns,
                 "xruns": m.xruns,
                 "interrupted": m.interrupted,
@@ -227,6 +233,13 @@ class Dump:
         frame = (len(self.pcm) - len(rest)) // 2
         return frame, self.dac_time(frame)
 
+    def frame_at(self, t: float) -> int:
+        """The frame the DAC played at monotonic time ``t`` (or the first after it)."""
+        for at, n, when in reversed(self.dac):
+            if when <= t:
+                return at + min(n, round((t - when) * self.rate))
+        return 0
+
     def opened_after(self, t0: float) -> bool:
         """Whether the device was opened (a cold start) after monotonic time ``t0``."""
         i = bisect.bisect_left(self.writes, t0, key=lambda w: w[0])
@@ -244,7 +257,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="OUT.raw and OUT.json")
-    parser.add_argument("--fill", choices=("new", "today"), default="new")
+    parser.add_argument("--fill", choices=("new", "norewind", "today"), default="new")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
     logs.setup(args.log_level.upper())

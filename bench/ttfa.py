@@ -205,6 +205,7 @@ SIM_SUBJECTS = {
     "warm": ("", "new", False),
     "cold": ("idle_close = 0.2\n", "new", True),
     "cold, no lead-in": ("idle_close = 0.2\nlead_in_ms = 0\n", "new", True),
+    "no rewind": ("", "norewind", False),
     "today's fill": ("", "today", False),
 }
 COLD_WAIT_S = 0.7  # idle_close 0.2 s, the close's fade and the ring: closed by then
@@ -441,10 +442,16 @@ async def measure(
                         heard, gone, acted = [], [], []
                         cut = [u for u in dump.utterances if "interrupt_at" in u]
                         for u, stop in zip(cut, stops, strict=False):
-                            fade = u["fade_frame"]
-                            heard.append(dump.dac_time(fade) - u["interrupt_at"])
-                            gone.append(dump.dac_time(fade + FADE - 1) - u["interrupt_at"])
-                            acted.append(u["interrupt_at"] - stop)
+                            # The utterance's last frame (its fade's end, an exact zero):
+                            # from its first, what of it played and the silence inserted,
+                            # whether the fade was queued behind the ring or the ring was
+                            # cut for it.
+                            at = u["interrupt_at"]
+                            first = dump.frame_at(u["first_dac"])
+                            end = first + u["frames_played"] + u["silence_frames"] - 1
+                            gone.append(dump.dac_time(end) - at)
+                            heard.append(dump.dac_time(end - FADE + 1) - at)
+                            acted.append(at - stop)
                         if heard:
                             f["interrupt"] = {
                                 "fade_heard": dist(heard),

@@ -170,3 +170,31 @@ def test_a_raising_write_means_the_handle_is_dead() -> None:
         sink.write(bytes(960))
     sink.close()
     assert pcm.closed and pcm.dropped == 1
+
+
+def test_the_handle_for_rewinding_is_found_on_a_real_pcm(tmp_path: Path) -> None:
+    """snd_pcm_rewind through ctypes on pyalsaaudio's own handle: the struct is
+    recognised on this build, and alsa-lib takes back frames queued on it."""
+    sink = file_device(tmp_path / "out.raw").open(Geometry.request(RATE, 0.010, 16))
+    try:
+        assert sink._rewind is not None
+        assert sink.rewindable() == 0
+        assert sink.write(bytes(2 * 1000)) == 1000
+        # The file plugin holds what it has not yet written out: that is rewindable.
+        assert 0 < sink.rewindable() <= 1000
+        assert sink.rewind(100) == 100
+        assert sink.rewind(0) == 0
+    finally:
+        sink.close()
+    with pytest.raises(SinkLost):
+        sink.rewindable()
+    with pytest.raises(SinkLost):
+        sink.rewind(10)
+
+
+def test_no_rewind_on_anything_but_pyalsaaudios_pcm() -> None:
+    from herald.audio.alsa_sink import _Rewind
+
+    assert _Rewind.of(FakePcm(), "fake") is None  # type: ignore[arg-type]
+    sink = AlsaSink(FakePcm(), "fake", Geometry(RATE, 240, 3840))  # type: ignore[arg-type]
+    assert sink.rewindable() == 0 and sink.rewind(100) == 0

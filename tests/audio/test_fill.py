@@ -3,6 +3,9 @@ the first sound, the lead-in, the ring growing once audio flows, stalls, interru
 
 On a simulated card on trio's MockClock: `SimDevice.dac_time` says when every frame
 written reached the DAC, so the tests check when sound is *heard*, not handed over.
+The card here cannot rewind (``SimDevice(rewind=False)``, like ALSA plugins without
+``snd_pcm_rewind``): the fill alone decides what a listener waits behind. On a card
+that can, what is queued is taken back instead (tests/audio/test_rewind.py).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ async def warm_player(nursery: trio.Nursery, device: SimDevice, **tuning: object
 async def test_a_say_waiting_for_the_cloud_is_heard_within_the_start_fill(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     stream = player.open_stream()
     await trio.sleep(0.045)  # the first cloud audio is on its way: the ring is let down
@@ -110,7 +113,7 @@ async def test_a_say_waiting_for_the_cloud_is_heard_within_the_start_fill(
 async def test_audio_ready_at_once_waits_behind_the_idle_fill_at_most(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     delays = []
     for i in range(5):
@@ -128,7 +131,7 @@ async def test_audio_ready_at_once_waits_behind_the_idle_fill_at_most(
 async def test_a_cold_open_plays_the_lead_in_before_the_first_word(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await start_player(nursery, device, idle_close_s=5.0)
     await trio.sleep(6.0)
     assert device.closes == 1
@@ -150,7 +153,7 @@ async def test_a_cold_open_plays_the_lead_in_before_the_first_word(
 async def test_the_lead_in_runs_while_the_first_audio_is_on_its_way(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await start_player(nursery, device, idle_close_s=5.0, lead_in_s=0.1)
     await trio.sleep(6.0)
     stream = player.open_stream()
@@ -165,7 +168,7 @@ async def test_the_lead_in_runs_while_the_first_audio_is_on_its_way(
 async def test_no_lead_in_when_it_is_zero(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await start_player(nursery, device, idle_close_s=5.0, lead_in_s=0.0)
     await trio.sleep(6.0)
     stream = player.open_stream()
@@ -180,7 +183,7 @@ async def test_no_lead_in_when_it_is_zero(
 async def test_the_fast_tick_runs_only_while_something_is_about_to_play(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device, idle_close_s=None)
     mark = len(device.write_log)
     await trio.sleep(10.0)
@@ -206,7 +209,7 @@ async def test_the_fast_tick_runs_only_while_something_is_about_to_play(
 async def test_the_ring_fills_once_audio_flows_and_outlasts_a_100_ms_stall(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     stream = player.open_stream()
     data = tone(3 * RATE)
@@ -233,7 +236,7 @@ async def test_a_late_network_draws_the_ring_down_before_running_dry(
     """The audio in the ring is as good a cushion as the jitter buffer's: the stream
     fades out only once the ring is down to the start fill, not when it cannot top
     the ring up."""
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     stream = player.open_stream()
     data = tone(RATE)
@@ -257,9 +260,9 @@ async def test_a_late_network_draws_the_ring_down_before_running_dry(
 async def test_an_interrupt_is_heard_once_the_ring_has_played(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    """What the ring holds still plays (pyalsaaudio cannot rewind it): the fade is the
+    """What the ring holds still plays (the card cannot rewind it): the fade is the
     next thing written, at once, and is heard after the fill."""
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     stream = player.open_stream()
     data = tone(5 * RATE)
@@ -278,7 +281,7 @@ async def test_an_interrupt_is_heard_once_the_ring_has_played(
 async def test_a_driver_that_moves_its_pointer_a_period_at_a_time(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice(pointer_step=round(T.period_s * RATE))
+    device = SimDevice(pointer_step=round(T.period_s * RATE), rewind=False)
     player = await warm_player(nursery, device)
     for i in range(3):
         stream = player.open_stream()
@@ -297,7 +300,7 @@ async def test_a_driver_that_moves_its_pointer_a_period_at_a_time(
 async def test_late_wake_ups_raise_the_fill_so_that_they_do_not_underrun_again(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    device = SimDevice()
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     stream = player.open_stream()  # waiting: 20 ms held by a 10 ms tick
     await trio.sleep(0.2)
@@ -320,10 +323,11 @@ async def test_late_wake_ups_raise_the_fill_so_that_they_do_not_underrun_again(
 async def test_a_kick_hands_over_no_more_than_the_dac_played_since_the_last_step(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    """What ALSA holds cannot be taken back: a burst that makes a stream ready (a kick)
-    and a failover's truncate in the same instant must find nothing handed over. The
-    first sound is no later for it: the next step writes it behind the same silence."""
-    device = SimDevice()
+    """What a card that cannot rewind holds cannot be taken back: a burst that makes a
+    stream ready (a kick) and a failover's truncate in the same instant must find
+    nothing handed over. The first sound is no later for it: the next step writes it
+    behind the same silence."""
+    device = SimDevice(rewind=False)
     player = await warm_player(nursery, device)
     stream = player.open_stream()  # a kick: its step runs in this instant
     for _ in range(5):

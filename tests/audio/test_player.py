@@ -82,10 +82,47 @@ async def test_underrun_fades_out_plays_silence_and_fades_back_in(
     assert after[FADE:] == data[cut + FADE :]  # nothing lost, nothing repeated
 
 
-async def test_interrupt_fades_within_10_ms_and_nothing_old_plays_after(
+async def test_an_interrupt_on_a_card_that_rewinds_is_heard_within_the_guard(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     device = SimDevice()
+    player = await start_player(nursery, device)
+    stream = player.open_stream()
+    data = tone(5 * RATE)
+    await feed_all(stream, data)
+    await trio.sleep(0.5)
+    interrupted_at = trio.current_time()
+    stream.interrupt()
+    metrics = await stream.wait_done()
+    next_stream = player.open_stream()
+    new = [-v for v in tone(RATE)]
+    await feed_all(next_stream, new)
+    next_stream.end()
+    await next_stream.wait_done()
+    await trio.sleep(0.5)
+    out = written(device)
+    start = out.index(data[0])
+    # What the ring held past the guard was taken back: what was heard of the stream
+    # ends with a fade of the samples that followed, within a period of the interrupt.
+    k = metrics.frames_played - FADE
+    assert metrics.interrupted and metrics.frames_dropped == len(data) - k - FADE
+    assert device.rewound > 0.1 * RATE
+    assert out[start : start + k] == data[:k]
+    # (its last sample, an exact zero, is silence: the next stream may take its place)
+    assert out[start + k : start + k + FADE - 1] == faded(data[k : k + FADE], 1.0, 0.0)[:-1]
+    heard = device.dac_time(start + k) - interrupted_at
+    assert 0 <= heard <= round(PlayerTuning().period_s * RATE) / RATE + 1 / RATE
+    rest = out[start + k + FADE - 1 :]
+    assert all(v <= 0 for v in rest)  # only silence and the new stream (negative)
+    assert nonzero(rest) == new
+    assert device.xruns == 0
+
+
+async def test_interrupt_fades_within_10_ms_and_nothing_old_plays_after(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    # A card that cannot rewind (the fade is queued behind what the ring holds).
+    device = SimDevice(rewind=False)
     player = await start_player(nursery, device)
     stream = player.open_stream()
     data = tone(5 * RATE)

@@ -32,6 +32,14 @@ errno) for anything else; ``avail`` returns a negative errno instead of raising.
 write prepares the stream again); -ESTRPIPE (suspended) is handled the same way;
 everything else (no device, I/O error, bad fd, a closed handle) is `SinkLost`, and
 the player never touches that handle again.
+
+Rewinding (``snd_pcm_rewind``), which pyalsaaudio does not wrap, is called through
+ctypes on the handle pyalsaaudio holds (`_Rewind`): it lets a first word or a stop
+through the silence or speech queued ahead of it (herald/audio/writer.py). The
+handle is read from the PCM object's C struct only after that struct is shown to be
+the one expected (its type, mode and device name as pyalsaaudio reports them, and
+alsa-lib's own name for the handle); anything else, or a device that cannot rewind,
+leaves the sink without rewinding, as before.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ import ctypes.util
 import errno
 import logging
 import os
+import sys
+import sysconfig
 from typing import Protocol, cast
 
 import alsaaudio  # type: ignore[import-not-found]  # no stubs: typed through _Pcm below
@@ -62,6 +72,7 @@ class _Pcm(Protocol):
     def write(self, data: bytes | bytearray | memoryview) -> int: ...
     def drop(self) -> int: ...
     def close(self) -> None: ...
+    def cardname(self) -> str: ...
 
 
 # alsa-lib prints its own diagnostics straight to stderr ("ALSA lib confmisc.c:...
@@ -88,6 +99,70 @@ def _route_alsa_lib_messages() -> None:
         lib.snd_lib_error_set_handler(_handler)
     except (OSError, AttributeError):
         _handler = False  # not fatal: the messages just stay on stderr
+
+
+def _libasound() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+
+
+class _PcmObjectHead(ctypes.Structure):
+    """The start of pyalsaaudio's ``alsapcm_t`` (alsaaudio.c, 0.11): PyObject_HEAD (of
+    a default build: no free-threading, no trace refs), then its fields in order."""
+
+    _fields_ = (
+        ("ob_refcnt", ctypes.c_ssize_t),
+        ("ob_type", ctypes.c_void_p),
+        ("pcmtype", ctypes.c_long),
+        ("pcmmode", ctypes.c_int),
+        ("cardname", ctypes.c_char_p),
+        ("handle", ctypes.c_void_p),
+    )
+
+
+class _Rewind:
+    """``snd_pcm_rewindable`` / ``snd_pcm_rewind`` on the handle of one pyalsaaudio PCM."""
+
+    def __init__(self, lib: ctypes.CDLL, handle: int) -> None:
+        self._rewindable = lib.snd_pcm_rewindable
+        self._rewind = lib.snd_pcm_rewind
+        self._handle = ctypes.c_void_p(handle)
+
+    @classmethod
+    def of(cls, pcm: _Pcm, name: str) -> _Rewind | None:
+        """The rewind of ``pcm``, or None where it cannot be had safely."""
+        if sysconfig.get_config_var("Py_GIL_DISABLED") or hasattr(sys, "gettotalrefcount"):
+            return None  # another PyObject_HEAD: the struct below would not match
+        if type(pcm) is not alsaaudio.PCM:
+            return None
+        try:
+            lib = _libasound()
+            lib.snd_pcm_name.argtypes = [ctypes.c_void_p]
+            lib.snd_pcm_name.restype = ctypes.c_char_p
+            lib.snd_pcm_rewindable.argtypes = [ctypes.c_void_p]
+            lib.snd_pcm_rewindable.restype = ctypes.c_long
+            lib.snd_pcm_rewind.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+            lib.snd_pcm_rewind.restype = ctypes.c_long
+            head = _PcmObjectHead.from_address(id(pcm))
+            expected = pcm.cardname().encode()
+            if (
+                head.pcmtype != alsaaudio.PCM_PLAYBACK
+                or head.pcmmode != alsaaudio.PCM_NONBLOCK
+                or head.cardname != expected
+                or not head.handle
+                or lib.snd_pcm_name(head.handle) != expected
+            ):
+                log.debug("no rewind on %r: pyalsaaudio's PCM is not laid out as expected", name)
+                return None
+            return cls(lib, head.handle)
+        except (OSError, AttributeError, _AlsaError, UnicodeError) as exc:
+            log.debug("no rewind on %r: %s", name, exc)
+            return None
+
+    def rewindable(self) -> int:
+        return max(0, int(self._rewindable(self._handle)))
+
+    def rewind(self, frames: int) -> int:
+        return max(0, int(self._rewind(self._handle, frames)))
 
 
 def _open_pcm(name: str, want: Geometry) -> _Pcm:
@@ -148,16 +223,19 @@ class AlsaDevice:
         if problem:
             _close_quietly(pcm)
             raise SinkOpenError(f"unusable setup on {self._name}: {problem}")
-        return AlsaSink(pcm, self._name, got)
+        return AlsaSink(pcm, self._name, got, _Rewind.of(pcm, self._name))
 
 
 class AlsaSink:
     """One open, non-blocking playback handle. Every method returns at once."""
 
-    def __init__(self, pcm: _Pcm, name: str, geometry: Geometry) -> None:
+    def __init__(
+        self, pcm: _Pcm, name: str, geometry: Geometry, rewind: _Rewind | None = None
+    ) -> None:
         self._pcm = pcm
         self._name = name
         self._geometry = geometry
+        self._rewind = rewind
         self._dropped = False  # after an xrun seen by avail(): SETUP until the next write
         self._closed = False
 
@@ -208,9 +286,26 @@ class AlsaSink:
             raise self._lost(os.strerror(-frames))
         return frames
 
+    def rewindable(self) -> int:
+        if self._closed:
+            raise self._lost("PCM device is closed")
+        if self._rewind is None or self._dropped:
+            return 0
+        # A negative errno (an xrun, a suspend) is for avail() to report: nothing to
+        # take back meanwhile.
+        return self._rewind.rewindable()
+
+    def rewind(self, frames: int) -> int:
+        if self._closed:
+            raise self._lost("PCM device is closed")
+        if self._rewind is None or self._dropped or frames <= 0:
+            return 0
+        return self._rewind.rewind(frames)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._rewind = None  # the handle is freed with the PCM
             _close_quietly(self._pcm)
 
 

@@ -146,6 +146,10 @@ class Player:
         self._want = Geometry.request(sample_rate, t.period_s, t.periods)
         self._fade_frames = max(1, round(t.fade_s * sample_rate))
         self._queue: deque[Stream] = deque()
+        # Where the head stream's audio went in the writer's frame count: (stream frame,
+        # writer frame, frames) per render, the last few, for `_withdraw`.
+        self._placed: deque[tuple[int, int, int]] = deque(maxlen=64)
+        self._placed_for: Stream | None = None
         self._kick = trio.Event()
         self._rng = rng
         self._writer: Writer | None = None
@@ -177,7 +181,9 @@ class Player:
 
     def open_stream(self) -> Stream:
         """A new utterance; it plays after those opened before it."""
-        stream = Stream(Playout(self._rate, self._target, self._fade_frames), self._poke)
+        stream = Stream(
+            Playout(self._rate, self._target, self._fade_frames), self._poke, self._withdraw
+        )
         self._queue.append(stream)
         self._kick.set()
         return stream
@@ -331,6 +337,7 @@ class Player:
                     # On the tick grid; after a stall, the next tick still to come.
                     ticks = max(ticks + 1, int((now - opened) / t.tick_s) + 1)
                     slow_tick = opened + ticks * t.tick_s
+                self._take_back(writer, now)
                 # A kick writes what the DAC consumed since the last step, no more
                 # (Writer.step); a timed step also grows the fill towards the plan.
                 writer.step(now, grow=not kicked)
@@ -347,6 +354,62 @@ class Player:
                 await self._close_gracefully(sink, writer)
             raise
         await self._close_gracefully(sink, writer)
+
+    def _take_back(self, writer: Writer, now: float) -> None:
+        """On a card that rewinds: let what the head stream does now through what the
+        ring holds ahead of it (herald/audio/writer.py). A stop or an interrupt cuts
+        the ring down to the writer's guard and fades out there; a stream that can
+        start or resume takes the place of the silence queued ahead of it."""
+        if not writer.rewinds or not self._queue:
+            return
+        stream = self._queue[0]
+        playout = stream.playout
+        if playout.interrupted:
+            if playout.frames_played and not playout.done:
+                at = writer.cut(now, self._fade_frames)
+                if at is not None:
+                    playout.cut(self._stream_frame(stream, at, self._fade_frames))
+            return
+        if not playout.ready():
+            return
+        if stream.scheduled_start is not None and not playout.frames_played:
+            return  # put on its exact frame whatever is queued
+        # Not closer to the DAC than the lead-in after an open allows.
+        writer.rewind_silence(now, math.ceil(max(0.0, self._not_before - now) * self._rate))
+
+    def _stream_frame(self, stream: Stream, at: int, fade: int) -> int | None:
+        """How much of ``stream`` plays if the writer's output ends ``fade`` frames after
+        its frame ``at``: None if that is not known."""
+        if self._placed_for is not stream or not self._placed:
+            return None
+        for first, start, count in reversed(self._placed):
+            if start <= at:
+                return first + min(count, at - start + fade)
+        return 0 if self._placed[0][0] == 0 else None  # cut before any of it
+
+    def _withdraw(self, stream: Stream, frames: int) -> bool:
+        """Take the head stream's audio past its frame ``frames`` back from the ring, if
+        the card rewinds and none of it has been heard (a failover's truncate)."""
+        writer = self._writer
+        playout = stream.playout
+        if (
+            writer is None
+            or not writer.rewinds
+            or self._placed_for is not stream
+            or not self._queue
+            or self._queue[0] is not stream
+            or not 0 <= frames < playout.frames_played
+        ):
+            return False
+        for first, at, count in reversed(self._placed):
+            if first <= frames < first + count:
+                if not writer.take_back_to(trio.current_time(), at + frames - first):
+                    return False
+                playout.withdraw(frames)
+                self._placed.clear()
+                self._kick.set()  # top the ring up again
+                return True
+        return False
 
     def _next_tick(self, writer: Writer, now: float, slow_tick: float) -> float:
         """The slow tick's grid, unless the ring would run too low before it."""
@@ -384,6 +447,11 @@ class Player:
         if playout.ready():
             # It starts (or resumes) in this very block: fill the ring with it at once.
             return plan.target(Mode.PLAYING, queued, self._spare(playout), late=late)
+        writer = self._writer
+        if writer is not None and writer.rewinds:
+            # The silence queued ahead of it is taken back when it can start: no need
+            # to let the ring down (and tick fast) for it.
+            return plan.target(Mode.IDLE, queued, late=late)
         return plan.target(Mode.WAITING, queued, late=late)
 
     def _spare(self, playout: Playout) -> int:
@@ -448,6 +516,14 @@ class Player:
                     block[pos:due].cast("B")[:] = bytes(2 * (due - pos))
                     pos = due
             used = playout.render(block[pos:])
+            if playout.frames_played > before and self._writer is not None:
+                if self._placed_for is not stream:
+                    self._placed_for = stream
+                    self._placed.clear()
+                # Its audio comes first in what it used (silence only after): frame
+                # ``before`` went to the block's frame ``pos``.
+                played = playout.frames_played - before
+                self._placed.append((before, self._writer.frames_written + pos, played))
             if not before and playout.frames_played:
                 stream.note_ready(self._now)
                 markers.append(Marker(pos, stream.mark_started, inclusive=True))

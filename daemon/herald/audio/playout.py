@@ -119,6 +119,36 @@ class Playout:
         """Fade out what is playing (if anything is) and drop the rest."""
         self.interrupted = True
 
+    def withdraw(self, frames: int) -> None:
+        """What was rendered past frame ``frames`` was taken back from the device before
+        it played: forget it, and what is buffered. What is fed next follows frame
+        ``frames``, faded in (or started afresh at frame 0)."""
+        if not 0 <= frames <= self.frames_played or self.phase is Phase.DONE:
+            raise ValueError(f"cannot withdraw to frame {frames} of {self.frames_played}")
+        self.frames_dropped += self.frames_played - frames + self.buffered
+        self.frames_played = frames
+        self._chunks.clear()
+        self._head = 0
+        self._odd = b""
+        self.buffered = 0
+        self._ramp_left, self._ramp_step = 0, 0.0
+        if frames == 0:
+            self._gain, self.phase = 1.0, Phase.PREBUFFER
+        else:
+            self._gain, self.phase = 0.0, Phase.REBUFFER
+
+    def cut(self, heard: int | None = None) -> None:
+        """Stopped, and already faded out where the listener hears it (the writer took
+        back what was queued and faded the samples at that point): drop the rest, with
+        no fade of its own. ``heard``: the frames of it that will have played, fade
+        included, if fewer than were rendered."""
+        self.interrupted = True
+        if heard is not None and 0 <= heard < self.frames_played:
+            self.frames_dropped += self.frames_played - heard
+            self.frames_played = heard
+        self._gain, self._ramp_left, self._ramp_step = 0.0, 0, 0.0
+        self._finish()
+
     def suspend(self) -> None:
         """The device died holding our latest samples: resume later with a fade-in."""
         if self.phase is not Phase.PLAYING:

@@ -22,6 +22,11 @@ listener hears, where ``write_log`` is what the application handed over.
 ``SimDevice(pointer_step=N)`` moves the pointer that ``avail`` reports in steps of N
 frames, like drivers whose position is only updated once per period.
 
+``rewind`` takes frames back off the end of the ring as a card's driver does: they are
+cut from `SimDevice.written` (and its logs) as if never written, since they never
+play; ``SimDevice(rewind=False)`` is a device that cannot (``rewindable`` is 0), and
+`SimDevice.rewound` counts what was taken back.
+
 ``SimDevice(clock=False)`` is a device without a clock instead, like ALSA's ``file``
 plugin on its ``null`` slave: ``avail()`` is always the whole ring, nothing is ever
 played or underrun, and only the writer's pacing keeps it in real time.
@@ -67,8 +72,11 @@ class SimDevice:
         grant: Callable[[Geometry], Geometry] | None = None,
         clock: bool = True,
         pointer_step: int = 1,
+        rewind: bool = True,
     ) -> None:
         self._name = name
+        self.can_rewind = rewind
+        self.rewound = 0  # frames taken back by rewind()
         self.grant = grant
         self.clock = clock
         self.pointer_step = max(1, pointer_step)
@@ -252,6 +260,36 @@ class SimSink:
         if not self._running:
             self._played = 0.0
         self._running = True
+        return take
+
+    def rewindable(self) -> int:
+        if self.closed or self.dead:
+            raise SinkLost(f"PCM device is gone [{self._device.name}]")
+        self._advance()
+        if self._xrun or not self._device.can_rewind or not self._device.clock:
+            return 0
+        # What the DAC has not reached yet (the frame it is playing is not).
+        return max(0, int(self._fill))
+
+    def rewind(self, frames: int) -> int:
+        take = min(frames, self.rewindable())
+        if take <= 0:
+            return 0
+        device = self._device
+        end = len(device.written) // FRAME_BYTES - take
+        del device.written[FRAME_BYTES * end :]
+        while device.dac_log and device.dac_log[-1][0] >= end:
+            device.dac_log.pop()
+        if device.dac_log:
+            offset, count, when = device.dac_log[-1]
+            device.dac_log[-1] = (offset, min(count, end - offset), when)
+        while device.write_log and device.write_log[-1][1] >= end:
+            device.write_log.pop()
+        if device.write_log:
+            when, offset, count = device.write_log[-1]
+            device.write_log[-1] = (when, offset, min(count, end - offset))
+        self._fill -= take
+        device.rewound += take
         return take
 
     def close(self) -> None:

@@ -131,6 +131,16 @@ class PcmSink(Protocol):
         """
         ...
 
+    def rewindable(self) -> int:
+        """Frames queued that can still be taken back (`rewind`): 0 where the device
+        cannot rewind. Raises `SinkLost`."""
+        ...
+
+    def rewind(self, frames: int) -> int:
+        """Take back the last ``frames`` frames queued (at most `rewindable`), as if they
+        had never been written; returns how many were. Raises `SinkLost`."""
+        ...
+
     def close(self) -> None:
         """Discard what is queued and release the device. Never raises."""
         ...

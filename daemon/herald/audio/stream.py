@@ -51,9 +51,17 @@ class Stream:
     All methods but the ``wait_*`` ones are synchronous and never block.
     """
 
-    def __init__(self, playout: Playout, poke: Callable[[Stream], None]) -> None:
+    def __init__(
+        self,
+        playout: Playout,
+        poke: Callable[[Stream], None],
+        withdraw: Callable[[Stream, int], bool] | None = None,
+    ) -> None:
+        """``withdraw(stream, frames)``: take back from the device what it was given of
+        this stream past frame ``frames``, if none of it was heard (`truncate`)."""
         self._playout = playout
         self._poke = poke
+        self._withdraw = withdraw
         self._first_sample_time: float | None = None
         self._scheduled: float | None = None
         self._first_dac_time: float | None = None
@@ -122,10 +130,14 @@ class Stream:
 
     def truncate(self, frames: int) -> bool:
         """Drop buffered audio past the stream's first ``frames`` frames (a failover
-        resuming at a word boundary). False if audio past that point already played."""
+        resuming at a word boundary). Audio past that point that was handed to the
+        device but not heard yet is taken back from it, where the device can rewind.
+        False if some of it was heard (or cannot be taken back)."""
         if self._playout.interrupted or self.done:
             return False
-        return self._playout.truncate(frames)
+        if self._playout.truncate(frames):
+            return True
+        return self._withdraw is not None and self._withdraw(self, frames)
 
     def start_at(self, t: float) -> None:
         """Start so that the first sample reaches the DAC at trio time ``t``, not before.

@@ -34,6 +34,18 @@ sinks told to start at the same moment put their first samples at the same point
 it, whatever their tick phases. Of the two delays the longer one binds: on a card
 the ring's fill (the budget never falls behind it), on a clockless device the budget
 (nothing is ever queued).
+
+**Taking back what is queued** (on a card that can rewind: `Writer.rewinds`). What
+the ring holds ahead of the DAC is both the cushion against a late wake-up and what
+a listener waits behind. Rewinding lets the ring stay full and still let the urgent
+things through: `Writer.rewind_silence` takes back the silence queued at its end
+when a stream is ready to start, so its first sample is heard a `guard` after it is
+written, not a ring after; `Writer.cut` takes back all but a guard of what is queued
+when a stream is stopped, and writes a fade-out of the very samples the DAC was
+about to play (kept in a history of the last ring written), so a stop is heard a
+guard after the player acts on it, without a click. The guard (one period) is left
+to the DAC: frames a driver may already have handed to the hardware (a DMA's or a
+USB URB's read-ahead) are never rewritten.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from herald.audio.pcm import ramp
 from herald.audio.sink import PcmSink, SinkLost, Underrun
 
 __all__ = ["PACE", "Marker", "Render", "Writer"]
@@ -114,6 +127,14 @@ class Writer:
         # a period report up to a period more queued than there is.
         self.pointer_lag = 0
         self._after_at: float | None = None  # when fill_after was true
+        # The last ring of frames written, by frames_written modulo the ring: what the
+        # DAC is about to play, for the fade-out of a cut.
+        self._history = memoryview(bytearray(2 * geo.buffer_frames)).cast("h")
+        self._guard = min(geo.buffer_frames // 2, max(1, geo.period_frames))
+        self._credit = 0  # frames taken back since the last step, to be written again
+        # Whether the sink can take back what is queued (found at `prime`).
+        self.rewinds = False
+        self.rewound = 0  # frames taken back, in all
 
     @property
     def ring_s(self) -> float:
@@ -139,6 +160,104 @@ class Writer:
                 self.target_fill = self._ring
                 self._silence(now, int(self._budget))
         self.fill_after = self.frames_written if self.clocked else 0
+        if self.clocked and self.frames_written:
+            self.rewinds = self._sink.rewindable() > 0
+
+    @property
+    def guard(self) -> int:
+        """Frames a rewind always leaves queued."""
+        return self._guard
+
+    def rewind_silence(self, now: float, keep: int = 0) -> int:
+        """Take back the silence at the end of the ring, leaving at least ``keep`` frames
+        (and the guard) queued, so that what the next step writes is heard that much
+        sooner. Sound queued before that silence stays. Returns the frames taken back.
+        """
+        if not self.rewinds or self._pending < self._end:
+            return 0
+        can = self._sink.rewindable()
+        n = min(can - max(keep, self._guard), self._silent_tail(can))
+        return self._take_back(now, n)
+
+    def cut(self, now: float, fade: int) -> int | None:
+        """Take back all but the guard of what is queued, and write a fade-out over
+        ``fade`` frames of the samples that were to follow the guard. Returns the frame
+        (a `frames_written` count) the fade starts at; None if nothing could be taken
+        back (the caller fades out as it would have anyway)."""
+        if not self.rewinds:
+            return None
+        self.discard(now)
+        n = self._take_back(now, self._sink.rewindable() - self._guard)
+        if n <= 0:
+            return None
+        at = self.frames_written
+        self._rewrite(now, min(fade, n), fade=True)
+        return at
+
+    def take_back_to(self, now: float, frame: int) -> bool:
+        """Take back everything written from frame ``frame`` (a `frames_written` count)
+        on, if all of it is still queued beyond the guard. False, and nothing changed,
+        if not."""
+        n = self.frames_written - frame
+        if not self.rewinds or n <= 0 or self._pending < self._end:
+            return n == 0
+        if n > self._sink.rewindable() - self._guard:
+            return False
+        taken = self._take_back(now, n)
+        if 0 < taken < n:
+            # The driver took back less than it said it could: write that part again,
+            # so that nothing is lost or doubled.
+            self._rewrite(now, taken, fade=False)
+        return taken == n
+
+    def _rewrite(self, now: float, frames: int, *, fade: bool) -> None:
+        """Write again the first ``frames`` frames just taken back (from the history),
+        faded out to silence if ``fade``; the next step writes back the rest."""
+        at = self.frames_written % self._ring
+        first = min(frames, self._ring - at)
+        block = self._samples[:frames]
+        block[:first] = self._history[at : at + first]
+        block[first:] = self._history[: frames - first]
+        if fade:
+            ramp(block, 1.0, 0.0)
+        self._markers, self._end, self._pending = [], frames, 0
+        before = self.frames_written
+        self._flush(now)
+        written = self.frames_written - before
+        self._credit = max(0, self._credit - written)
+        self.fill_after += written
+
+    def _silent_tail(self, frames: int) -> int:
+        """How many of the last ``frames`` frames written are silence."""
+        ring = self._ring
+        frames = min(frames, self.frames_written, ring)
+        end = self.frames_written % ring
+        # Newest first: the part of the history before ``end``, then the wrapped part.
+        newest = (max(0, end - frames), end)
+        oldest = (ring - max(0, frames - end), ring)
+        count = 0
+        for lo, hi in (newest, oldest):
+            if hi <= lo:
+                continue
+            part = self._history[lo:hi].cast("B")
+            tail = len(part) - len(bytes(part).rstrip(b"\0"))
+            count += tail // 2
+            if tail < len(part):
+                break
+        return min(count, frames)
+
+    def _take_back(self, now: float, frames: int) -> int:
+        if frames <= 0:
+            return 0
+        taken = self._sink.rewind(frames)
+        if taken <= 0:
+            return 0
+        self.frames_written -= taken
+        self.rewound += taken
+        self._credit += taken
+        self._budget = min(float(self._ring), self._budget + taken)
+        self.fill_after = max(0, self.fill_after - taken)
+        return taken
 
     def _silence(self, now: float, n: int) -> None:
         if n <= 0:
@@ -161,7 +280,8 @@ class Writer:
         ALSA holds cannot be taken back (a failover's `Stream.truncate`), and a burst
         of arrivals with a kick in it commits nothing the next step would not.
         """
-        held = self.fill_after
+        held = self.fill_after + self._credit
+        self._credit = 0
         if self._last is not None:
             earned = (now - self._last) * self._rate * PACE
             self._budget = min(float(self._ring), self._budget + earned)
@@ -218,6 +338,18 @@ class Writer:
         if lag > self.pointer_lag:
             self.pointer_lag = min(lag, self._ring // 2)
 
+    def _remember(self, start: int, frames: int) -> None:
+        """Copy block frames ``start:start+frames`` (just written) into the history."""
+        ring = self._ring
+        src = self._samples[start : start + frames]
+        if frames >= ring:
+            src, frames = src[frames - ring :], ring
+        at = (self.frames_written) % ring
+        first = min(frames, ring - at)
+        self._history[at : at + first] = src[:first]
+        if frames > first:
+            self._history[: frames - first] = src[first:]
+
     def discard(self, now: float) -> None:
         """The sink is gone: forget what was not written, firing its markers."""
         for marker in self._markers:
@@ -251,6 +383,7 @@ class Writer:
                 continue
             if taken <= 0:
                 break
+            self._remember(self._pending, taken)
             self._pending += taken
             self._budget -= taken
             self.frames_written += taken
