@@ -15,8 +15,10 @@ device. The last trace is calm, but herald's own loop stalls for 100 ms once per
 utterance, at a random moment while it plays (MockClock.jump: no task runs). Herald's
 underruns count both the jitter buffer running dry and ALSA xruns; "dac" is when the
 first sample reached the simulated DAC after the utterance was ready to start, and
-"today" is the same player with the fill herald had before issue 17 (a 120 ms ring,
-always full), side by side. Goals: herald has no underrun on every trace whose worst
+herald plays on a card that rewinds (a kernel driver's), "no rewind" is the same player
+on a card that cannot (a plugin without snd_pcm_rewind: the fill alone), and "today"
+the player with the fill herald had before issue 17 (a 120 ms ring, always full) on
+that card, side by side. Goals: herald has no underrun on every trace whose worst
 network stall is within the clamp (800 ms), and starts within clairvoyant + 30 ms on
 the calm trace.
 
@@ -232,7 +234,8 @@ def main() -> None:
     )
     header = (
         f"{'trace':24} {'worst':>5} | {'clairvoyant':>11} | {'herald start':>12} {'und':>4}"
-        f" {'dac':>9} | {'today und':>9} {'dac':>9} | {'fixed 80':>8} {'und':>4} |"
+        f" {'dac':>9} | {'no rewind':>9} {'dac':>9} | {'today und':>9} {'dac':>9} |"
+        f" {'fixed 80':>8} {'und':>4} |"
         f" {'no buffer':>9}"
     )
     print(header)
@@ -240,7 +243,7 @@ def main() -> None:
     goals: list[tuple[str, bool | None, str]] = []
     today_tuning = PlayerTuning(**TODAYS_FILL)  # type: ignore[arg-type]
     logging.getLogger("herald.audio").setLevel(logging.ERROR)  # today's xruns: counted
-    heard: dict[str, list[float]] = {"herald": [], "today": []}
+    heard: dict[str, list[float]] = {"herald": [], "norewind": [], "today": []}
     for k, network in enumerate(NETWORKS):
         rng = random.Random(args.seed * 1000 + k)
         made = [network.utterance(rng) for _ in range(args.utterances)]
@@ -253,8 +256,14 @@ def main() -> None:
                 lateness.record(at, frames)
             d_star.append(lateness.max_lateness)
         runs = {}
-        for name, tuning in (("herald", None), ("today", today_tuning)):
-            device, begins = SimDevice(), []
+        # herald on a card that rewinds (a kernel driver), on one that cannot (a plugin
+        # without snd_pcm_rewind), and with the fill before issue 17.
+        for name, tuning, rewinds in (
+            ("herald", None, True),
+            ("norewind", None, False),
+            ("today", today_tuning, False),
+        ):
+            device, begins = SimDevice(rewind=rewinds), []
             clock = trio.testing.MockClock(autojump_threshold=0)
             metrics = trio.run(
                 partial(
@@ -277,9 +286,11 @@ def main() -> None:
             under = sum(m.underruns for m in metrics) + device.xruns
             runs[name] = (device, begins, metrics, dac, under)
         device, begins, metrics, dac, under = runs["herald"]
+        _, _, _, norew_dac, norew_under = runs["norewind"]
         _, _, _, today_dac, today_under = runs["today"]
         if not network.loop_stall_ms:
             heard["herald"] += dac
+            heard["norewind"] += norew_dac
             heard["today"] += today_dac
         starts = [m.start_delay for m in metrics if m.start_delay is not None]
         fixed = [ideal(trace, 0.080) for trace in traces]
@@ -289,6 +300,7 @@ def main() -> None:
             f" {ms(statistics.mean(d_star))}/{ms(max(d_star))} |"
             f" {ms(statistics.mean(starts))}/{ms(max(starts))} {under:4d}"
             f" {ms(statistics.mean(dac))}/{ms(max(dac)).strip():>3} |"
+            f" {norew_under:9d} {ms(statistics.mean(norew_dac))}/{ms(max(norew_dac)).strip():>3} |"
             f" {today_under:9d} {ms(statistics.mean(today_dac))}/{ms(max(today_dac)).strip():>3} |"
             f" {ms(statistics.mean(s for s, _ in fixed)):>5}  {sum(u for _, u in fixed):4d} |"
             f" {sum(u for _, u in none):9d}"
@@ -304,6 +316,8 @@ def main() -> None:
                 "herald_underruns": under,
                 "herald_dac_after_ready_mean_ms": statistics.mean(dac) * 1000,
                 "herald_dac_after_ready_max_ms": max(dac) * 1000,
+                "norewind_underruns": norew_under,
+                "norewind_dac_after_ready_mean_ms": statistics.mean(norew_dac) * 1000,
                 "today_underruns": today_under,
                 "today_dac_after_ready_mean_ms": statistics.mean(today_dac) * 1000,
                 "fixed80_underruns": sum(u for _, u in fixed),
@@ -327,6 +341,9 @@ def main() -> None:
             results.series.setdefault("timelines", []).append(line)
         if worst <= CLAMP:
             goals.append((f"0 underruns on {network.name!r}", under == 0, f"{under}"))
+            goals.append(
+                (f"0 underruns on {network.name!r}, no rewind", norew_under == 0, f"{norew_under}")
+            )
         if k == 0:
             mean_start, mean_best = statistics.mean(starts), statistics.mean(d_star)
             figure = f"mean {ms(mean_start).strip()} vs {ms(mean_best).strip()} ms"
@@ -335,13 +352,14 @@ def main() -> None:
             )
     # The first sound at the DAC after ready, on a writer that wakes on time (MockClock):
     # what the fill itself adds, without a loaded machine's lateness.
-    h, t = (dist(heard[k]) for k in ("herald", "today"))
-    figure = f"{h['p50'] * 1000:.1f} ({h['p99'] * 1000:.1f}) ms; today's fill {t['p50'] * 1000:.1f}"
-    figure += f" ({t['p99'] * 1000:.1f}) ms"
+    h, nr, t = (dist(heard[k]) for k in ("herald", "norewind", "today"))
+    figure = f"{h['p50'] * 1000:.1f} ({h['p99'] * 1000:.1f}) ms;"
+    figure += f" no rewind {nr['p50'] * 1000:.1f} ({nr['p99'] * 1000:.1f}) ms;"
+    figure += f" today's fill {t['p50'] * 1000:.1f} ({t['p99'] * 1000:.1f}) ms"
     # Informative: these traces' first chunk comes the moment the stream opens (no round
     # trip before it), so the ring has had no time to be let down: ttfa.py judges it.
     goals.append(("first sound at the DAC after ready p50 (p99), network traces", None, figure))
-    results.figures["dac_after_ready"] = {"herald": h, "today": t}
+    results.figures["dac_after_ready"] = {"herald": h, "norewind": nr, "today": t}
     print()
     for text, ok, figure in goals:
         print(f"  {'--  ' if ok is None else 'ok  ' if ok else 'MISS'} {text}: {figure}")
