@@ -273,3 +273,31 @@ async def test_the_writer_takes_back_only_the_trailing_silence(
 
 
 RING_FRAMES = T.periods * round(T.period_s * RATE)
+
+
+async def test_after_a_stall_the_silence_ahead_of_a_start_outlasts_another(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """What a start keeps queued ahead of it follows the writer's recent lateness: after
+    a 100 ms stall, a say that starts and meets another stall at once does not run dry."""
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    autojump_clock.jump(0.100)  # the loop stalls while idle: seen, remembered ~30 s
+    await trio.sleep(1.0)
+    xruns = device.xruns  # (one, on silence: the idle fill is 70 ms)
+    stream = player.open_stream()
+    await trio.sleep(0.1)
+    data = tone(RATE)
+    first = round((player.start_threshold + 0.010) * RATE)  # just past the threshold
+    stream.feed(pcm(data[:first]))
+    started = trio.current_time()
+    await stream.wait_started()
+    assert trio.current_time() == started  # handed over at once
+    autojump_clock.jump(0.100)  # and the loop stalls again, right away
+    stream.feed(pcm(data[first:]))
+    stream.end()
+    metrics = await stream.wait_done()
+    assert metrics.underruns == 0 and metrics.xruns == 0 and device.xruns == xruns
+    assert metrics.ready_time is not None and metrics.first_dac_time is not None
+    assert metrics.first_dac_time - metrics.ready_time > 0.05  # the cushion it kept
+    assert nonzero(written(device)) == data

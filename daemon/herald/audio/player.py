@@ -339,8 +339,11 @@ class Player:
                     slow_tick = opened + ticks * t.tick_s
                 self._take_back(writer, now)
                 # A kick writes what the DAC consumed since the last step, no more
-                # (Writer.step); a timed step also grows the fill towards the plan.
-                writer.step(now, grow=not kicked)
+                # (Writer.step); a timed step also grows the fill towards the plan. On
+                # a card that rewinds, what is handed over can still be taken back (a
+                # failover's truncate), so a kick grows it too: a stream that starts
+                # gets the whole ring at once, which outlasts a stall right after.
+                writer.step(now, grow=not kicked or writer.rewinds)
                 next_tick = self._next_tick(writer, now, slow_tick)
                 if self._queue:
                     idle_since = now
@@ -374,8 +377,14 @@ class Player:
             return
         if stream.scheduled_start is not None and not playout.frames_played:
             return  # put on its exact frame whatever is queued
-        # Not closer to the DAC than the lead-in after an open allows.
-        writer.rewind_silence(now, math.ceil(max(0.0, self._not_before - now) * self._rate))
+        # Not closer to the DAC than the lead-in after an open allows, nor than the
+        # writer's recent lateness: after a stall (a GC pause, a busy Pi) the silence
+        # left ahead is the cushion that keeps another one from running the start dry.
+        plan = self._plan_frames
+        margin = plan.margin if plan is not None else 0
+        lead_in = math.ceil(max(0.0, self._not_before - now) * self._rate)
+        late = self._late_frames()
+        writer.rewind_silence(now, max(lead_in, late + margin if late else 0))
 
     def _stream_frame(self, stream: Stream, at: int, fade: int) -> int | None:
         """How much of ``stream`` plays if the writer's output ends ``fade`` frames after
