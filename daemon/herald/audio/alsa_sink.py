@@ -35,11 +35,15 @@ the player never touches that handle again.
 
 Rewinding (``snd_pcm_rewind``), which pyalsaaudio does not wrap, is called through
 ctypes on the handle pyalsaaudio holds (`_Rewind`): it lets a first word or a stop
-through the silence or speech queued ahead of it (herald/audio/writer.py). The
-handle is read from the PCM object's C struct only after that struct is shown to be
-the one expected (its type, mode and device name as pyalsaaudio reports them, and
-alsa-lib's own name for the handle); anything else, or a device that cannot rewind,
-leaves the sink without rewinding, as before.
+through the silence or speech queued ahead of it (herald/audio/writer.py). Only a
+PCM on a sound card (``info()["card_no"] >= 0``: ``hw:``, ``plughw:``) is rewound:
+there the driver's pointer is the DAC's, and what lies beyond it has not been read.
+PCMs without a card of their own (``file``, ``null``, and the plugins of sound servers
+and mixers: PulseAudio, PipeWire, dmix) read ahead on their own schedule or not at
+all, so they keep herald's fill alone. The handle is read from the PCM object's C
+struct only after that struct is shown to be the one expected (its type, mode and
+device name as pyalsaaudio reports them, and alsa-lib's own name for the handle);
+anything else, or a device that cannot rewind, leaves the sink without rewinding.
 """
 
 from __future__ import annotations
@@ -196,6 +200,11 @@ def _granted(info: dict[str, object]) -> Geometry:
     )
 
 
+def _on_a_card(info: dict[str, object]) -> bool:
+    card = info.get("card_no")
+    return isinstance(card, int) and card >= 0
+
+
 class AlsaDevice:
     """An ALSA PCM by name (``default``, ``plughw:CARD=x,DEV=0``, ``file:FILE=...``)."""
 
@@ -223,7 +232,8 @@ class AlsaDevice:
         if problem:
             _close_quietly(pcm)
             raise SinkOpenError(f"unusable setup on {self._name}: {problem}")
-        return AlsaSink(pcm, self._name, got, _Rewind.of(pcm, self._name))
+        rewind = _Rewind.of(pcm, self._name) if _on_a_card(info) else None
+        return AlsaSink(pcm, self._name, got, rewind)
 
 
 class AlsaSink:
