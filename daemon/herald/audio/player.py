@@ -412,7 +412,11 @@ class Player:
             return False
         for first, at, count in reversed(self._placed):
             if first <= frames < first + count:
-                if not writer.take_back_to(trio.current_time(), at + frames - first):
+                try:
+                    taken = writer.take_back_to(trio.current_time(), at + frames - first)
+                except SinkLost:
+                    return False  # the player's own step finds out and reopens
+                if not taken:
                     return False
                 playout.withdraw(frames)
                 self._placed.clear()
