@@ -18,11 +18,13 @@ line on the quickstart's stdin).
   same ``file:`` sink, drained after each say.
 - herald on a card with a clock (bench/sim_daemon.py): the same daemon and config in
   its own process, its player on a simulated card whose hardware pointer moves with
-  the clock, in real time, which records when every sample reaches its DAC. Four of
-  them: warm (the device open on silence between says, as after any say within
-  ``audio.idle_close``), cold (closed 0.2 s after each say, so every say opens it,
-  with the default lead-in, and with ``lead_in_ms = 0``), and with the fill herald
-  had before issue 17 (``--fill today``).
+  the clock, in real time, which records when every sample reaches its DAC, and
+  rewinds as a kernel driver does. Five of them: warm (the device open on silence
+  between says, as after any say within ``audio.idle_close``), cold (closed 0.2 s
+  after each say, so every say opens it, with the default lead-in, and with
+  ``lead_in_ms = 0``), on a card that cannot rewind (``--fill norewind``, as ALSA
+  plugins without ``snd_pcm_rewind``), and with the fill herald had before issue 17
+  on such a card (``--fill today``).
 
 **Handed to ALSA** is read from the ``file:`` sink's output, the same way for herald
 and the quickstart: alsa-lib's file plugin writes a frame to its file once one more
@@ -44,7 +46,9 @@ within 30 ms of herald acting on it.
 ``--dac-capture HERALD_CAP QUICKSTART_CAP`` is for a machine with snd-aloop (the
 system test's VM): herald plays into ``hw:Loopback,0,0`` and the quickstart into
 ``hw:Loopback,0,1``, and the first non-zero sample of each say is read from the
-capture sides, ``hw:Loopback,1,0`` and ``hw:Loopback,1,1`` (no simulated cards then).
+capture sides, ``hw:Loopback,1,0`` and ``hw:Loopback,1,1`` (no simulated cards then);
+then 20 long says on herald are stopped over MQTT, and the silence after each stop
+is dated on the capture side (from the stop published: MQTT and routing included).
 In the system test's VM (scripts/vm/run.sh, which clones this work tree to
 /root/herald; the installed herald.service holds the loopback, so it is stopped)::
 
@@ -193,6 +197,24 @@ class Capture:
                 frames = len(data) // 2
                 k = (len(data) - len(rest)) // 2
                 return t - (frames - k) / RATE
+        return None
+
+    def silence_after(self, t0: float, run: int) -> float | None:
+        """When the first ``run`` frames of silence captured after ``t0`` began (the
+        emulator's speech has no run of even two zero samples)."""
+        zeros = 0
+        for t, data in self.reads:
+            if t < t0:
+                continue
+            samples = memoryview(data).cast("h")
+            frames = len(samples)
+            for i, v in enumerate(samples):
+                if v:
+                    zeros = 0
+                    continue
+                zeros += 1
+                if zeros == run:
+                    return t - (frames - i) / RATE - (run - 1) / RATE
         return None
 
     def close(self) -> None:
@@ -371,6 +393,26 @@ async def measure(
                         flush=True,
                     )
 
+                # Interrupts (MQTT stop) of long says: on the snd-aloop card, the silence
+                # captured after the stop was published (MQTT and routing included).
+                captured_gone: list[float] = []
+                if captures:
+                    rng = random.Random(17)
+                    for j in range(INTERRUPTS):
+                        sid = f"long{j}"
+                        body = {"id": sid, "text": LONG_TEXT, "cache": False}
+                        await pubs["kitchen"].stdin.send_all(json.dumps(body).encode() + b"\n")  # type: ignore[union-attr]
+                        await observer.wait_event(sid, "started", "kitchen")
+                        await trio.sleep(rng.uniform(0.4, 1.5))
+                        stop_t = time.monotonic()
+                        await publish(broker, "herald/kitchen/stop", "")
+                        await observer.wait_for(
+                            lambda sid=sid: "interrupted" in observer.of(sid, "kitchen"), 10
+                        )
+                        await trio.sleep(0.5)
+                        gone = captures[0].silence_after(stop_t - 0.02, 2 * FADE)
+                        if gone is not None:
+                            captured_gone.append(gone - stop_t)
                 # Interrupts (MQTT stop) of long says on the warm clocked herald.
                 stops: list[float] = []
                 if "warm" in sims:
@@ -414,6 +456,8 @@ async def measure(
                         "websocket_handshakes": len(emulator.handshakes),
                     }
                 )
+                if captured_gone:
+                    f["stop_captured"] = dist(captured_gone)
                 if not captures:
                     f["herald"] = dist(h_handed)
                     f["herald_in_file"] = dist(h_file)
@@ -517,6 +561,9 @@ def main() -> None:
         print("first sample at the DAC (snd-aloop capture):")
         row("  herald", f.get("herald_dac_capture"))
         row("  quickstart", f.get("quickstart_dac"))
+        if "stop_captured" in f:
+            print(f"MQTT stop of a long say ({INTERRUPTS}), from the stop published:")
+            row("  silence captured", f["stop_captured"])
     else:
         print("first sample at the DAC (sim card, pointer on the clock):")
         for name in SIM_SUBJECTS:
@@ -557,6 +604,15 @@ def main() -> None:
             f"{ratio:.2f} ({h_dac['p50'] * 1000:.0f} / {f['quickstart_dac']['p50'] * 1000:.0f} ms)",
             f"<= {GOAL_DAC_RATIO}",
             ratio <= GOAL_DAC_RATIO,
+        )
+    if "stop_captured" in f:
+        d = f["stop_captured"]
+        results.goal(
+            "stop: silence captured on snd-aloop after the stop was published (MQTT and"
+            " routing included): p50 (p99)",
+            f"{d['p50'] * 1000:.0f} ({d['p99'] * 1000:.0f}) ms",
+            "",
+            None,
         )
     if not args.dac_capture:
         for name, goal50, goal99 in (("warm", 0.025, 0.050), ("cold, no lead-in", 0.040, 0.050)):
@@ -606,10 +662,11 @@ def main() -> None:
         " the DAC: heard as handed over. Ready is when herald's jitter buffer let the say"
         " start (StreamMetrics.ready_time). The low fills grow by the wake-up lateness each"
         " daemon saw (a decaying maximum): on a loaded machine they are kept higher.",
-        "A stop is heard only once what the ring holds has played: pyalsaaudio cannot rewind"
-        " the ring (no snd_pcm_rewind), and dropping it stops the DAC (pops, and HDMI or USB"
-        " sinks clip the next word). Herald keeps the ring full while audio flows so that a"
-        " 100 ms stall of its loop never underruns, and the stop waits behind it.",
+        "The simulated cards rewind as a kernel driver does ('no rewind' and 'today's fill'"
+        " are cards that cannot, like ALSA plugins without snd_pcm_rewind): herald keeps the"
+        " ring full while audio flows, so that a 100 ms stall of its loop never underruns,"
+        " and on a card that rewinds takes back what it holds for a first word or a stop,"
+        " down to a 10 ms guard; on one that cannot, a stop waits behind the ring.",
     ]
     results.print_goals()
     results.save(args.save)
