@@ -353,7 +353,10 @@ phase_uninstall() {
     # New paths that no package owns: all that herald's install may leave behind.
     comm -13 /root/fs-before.txt /root/fs-after.txt >/root/fs-new.txt
     # shellcheck disable=SC2046  # one argument per package
-    dpkg-query -L $(dpkg-query -W -f '${Package}\n') 2>/dev/null | sort -u >/root/fs-packaged.txt
+    # On bookworm dpkg still lists the files of most packages under /lib, /bin and /sbin,
+    # which merged /usr makes /usr/lib, /usr/bin and /usr/sbin to find: both spellings.
+    dpkg-query -L $(dpkg-query -W -f '${Package}\n') 2>/dev/null \
+        | sed -E 'p; s#^/(lib|lib32|lib64|libx32|bin|sbin)/#/usr/\1/#' | sort -u >/root/fs-packaged.txt
     # What the apt packages' own maintainer scripts make (rc.d links, alternatives,
     # Python's site dirs, ...) is theirs, not install.sh's.
     comm -23 /root/fs-new.txt /root/fs-packaged.txt \
