@@ -364,7 +364,7 @@ phase_uninstall() {
         | grep -v -E '^/etc/(rc[0-6S]\.d/|alternatives(/|$)|python3|ld\.so\.cache|ssl/certs/|mosquitto/|systemd/system/[^/]*\.wants/mosquitto)' \
         | grep -v -E '^/usr/bin/(c89|c99|cc|c\+\+|cpp|g\+\+|gcc|python3?)$|^/usr/lib/cpp$' \
         | grep -v -E '^/usr/local/(lib/python3[^/]*|share/ca-certificates)(/|$)|^/usr/local/lib$' \
-        | grep -v -E '^/var/(lib/(mosquitto|systemd|private|ucf|python|sgml-base|xml-core|polkit-1)|cache/(debconf|ldconfig|man|private))(/|$)' \
+        | grep -v -E '^/var/(lib/(alsa|mosquitto|systemd|private|ucf|python|sgml-base|xml-core|polkit-1)|cache/(debconf|ldconfig|man|private))(/|$)' \
         | grep -v -E '^/usr/share/(man|info|mime|doc)(/|$)|^/var/tmp/systemd-private-' \
         >/root/fs-left.txt
     sed 's/^/INFO left after purge, from no package: /' /root/fs-left.txt
