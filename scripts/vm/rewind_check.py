@@ -1,0 +1,150 @@
+"""Rewinding on a real kernel driver (snd-aloop), through herald's own sink and player.
+
+Run in the system test's VM with herald stopped (it holds the loopback), by the
+installed venv: ``/opt/herald/venv/bin/python scripts/vm/rewind_check.py``. Plays into
+``hw:Loopback,0,0`` and reads what reached the other side from ``hw:Loopback,1,0``:
+
+1. the sink: 150 ms of one tone written, all but 10 ms taken back at once, another
+   tone written after it: what is captured is the first tone's first 10 ms (give or
+   take what the driver had already moved) and then the second, bit for bit;
+2. the player: a say stopped mid-way: what is captured is the say's samples up to a
+   point, then a 5 ms fade of the samples that followed, then silence.
+
+Prints one INFO line per part and exits 1 if either is wrong.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import sys
+import threading
+import time
+
+import alsaaudio  # type: ignore[import-not-found]
+import trio
+
+from herald.audio import AlsaDevice, Player, PlayerTuning
+from herald.audio.sink import Geometry
+
+RATE = 24000
+FADE = 120
+
+
+def tone(frames: int, freq: float, amp: int = 8000) -> array.array[int]:
+    # Never an exact zero, so silence and sound are told apart sample by sample.
+    out = array.array("h", [0] * frames)
+    for i in range(frames):
+        v = round(amp * math.sin(2 * math.pi * freq * i / RATE))
+        out[i] = v if v else 1
+    return out
+
+
+class Capture:
+    def __init__(self) -> None:
+        self.pcm = alsaaudio.PCM(
+            alsaaudio.PCM_CAPTURE,
+            rate=RATE,
+            channels=1,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=240,
+            periods=8,
+            device="hw:Loopback,1,0",
+        )
+        self.data = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            n, data = self.pcm.read()
+            if n > 0:
+                self.data += data
+
+    def samples(self) -> array.array[int]:
+        self._stop.set()
+        self._thread.join(2.0)
+        out = array.array("h")
+        out.frombytes(bytes(self.data[: len(self.data) - len(self.data) % 2]))
+        return out
+
+
+def nonzero(a: array.array[int]) -> list[int]:
+    return [v for v in a if v]
+
+
+def check_sink() -> bool:
+    first, second = tone(round(0.150 * RATE), 440), tone(round(0.200 * RATE), 660, 6000)
+    second = array.array("h", (-v for v in second))
+    capture = Capture()
+    time.sleep(0.3)
+    sink = AlsaDevice("hw:Loopback,0,0").open(Geometry.request(RATE, 0.010, 16))
+    try:
+        if sink._rewind is None:
+            print("INFO rewind-sink: no rewind on hw:Loopback,0,0")
+            return False
+        sink.write(first.tobytes())
+        can = sink.rewindable()
+        taken = sink.rewind(can - 240)
+        data = memoryview(second.tobytes())
+        while data:
+            n = sink.write(data)
+            data = data[2 * n :]
+            time.sleep(0.005)
+        time.sleep(0.4)
+    finally:
+        sink.close()
+    time.sleep(0.1)
+    got = nonzero(capture.samples())
+    kept = len(first) - taken
+    ok = got == list(first[:kept]) + list(second)
+    print(
+        f"INFO rewind-sink: wrote {len(first)} frames, {can} rewindable, {taken} taken back;"
+        f" captured {len(got)} non-zero = the first {kept} + all {len(second)} of the second:"
+        f" {ok}"
+    )
+    return ok
+
+
+async def check_player() -> bool:
+    capture = Capture()
+    await trio.sleep(0.3)
+    player = Player(AlsaDevice("hw:Loopback,0,0"), RATE, tuning=PlayerTuning(idle_close_s=None))
+    data = tone(2 * RATE, 330)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(player.run)
+        await trio.sleep(0.5)
+        stream = player.open_stream()
+        stream.feed(data.tobytes())
+        stream.end()
+        await stream.wait_started()
+        await trio.sleep(0.6)
+        stream.interrupt()
+        metrics = await stream.wait_done()
+        await trio.sleep(0.5)
+        nursery.cancel_scope.cancel()
+    got = nonzero(capture.samples())
+    k = metrics.frames_played - FADE
+    head_ok = got[:k] == list(data[:k])
+    fade = got[k:]
+    # The fade: the next samples, scaled down to zero (its last one is exactly 0).
+    fade_ok = len(fade) <= FADE and all(
+        abs(f) <= abs(d) for f, d in zip(fade, data[k : k + FADE], strict=False)
+    )
+    print(
+        f"INFO rewind-stop: {metrics.frames_played} frames of the say played of"
+        f" {len(data)}; captured {len(got)} non-zero: the say's first {k} bit-exact: {head_ok},"
+        f" then {len(fade)} faded: {fade_ok}; {player.xruns} underruns"
+    )
+    return head_ok and fade_ok and metrics.frames_played < RATE and player.xruns == 0
+
+
+def main() -> int:
+    ok = check_sink()
+    ok = trio.run(check_player) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
