@@ -102,7 +102,13 @@ def check_sink() -> bool:
     # guard's 240 frames of the first tone, then all of the second.
     kept = len(got) - len(second)
     ok = len(first) - taken <= kept < len(first) - taken + 480
-    ok = ok and got == list(first[:kept]) + list(second)
+    want = list(first[:kept]) + list(second)
+    ok = ok and got == want
+    if not ok:
+        bad = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
+        if bad is not None:
+            print(f"INFO rewind-sink: first difference at {bad}: {got[bad - 2 : bad + 6]}")
+            print(f"INFO rewind-sink: expected {want[bad - 2 : bad + 6]}")
     print(
         f"INFO rewind-sink: wrote {len(first)} frames, {can} rewindable, {taken} taken back;"
         f" captured {len(got)} non-zero = the first {kept} (the guard, {len(first) - taken},"
