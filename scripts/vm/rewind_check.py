@@ -88,12 +88,14 @@ def check_sink() -> bool:
         sink.write(first.tobytes())
         can = sink.rewindable()
         taken = sink.rewind(can - 240)
-        data = memoryview(second.tobytes())
+        # Then silence, so that the ring never runs dry while the capture is read (an
+        # xrun on the loopback hands the capture side stale samples of the ring).
+        data = memoryview(second.tobytes() + bytes(2 * round(0.3 * RATE)))
         while data:
             n = sink.write(data)
             data = data[2 * n :]
             time.sleep(0.005)
-        time.sleep(0.4)
+        time.sleep(0.1)
     finally:
         sink.close()
     time.sleep(0.1)
