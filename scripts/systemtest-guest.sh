@@ -162,6 +162,17 @@ PY
     check events "events for cap1: $events" event_seen cap1 started
 }
 
+check_rewind() {  # snd_pcm_rewind on the real driver, herald's sink and player (issue 17)
+    systemctl stop herald  # it holds the loopback
+    local out rc=0
+    out="$(/opt/herald/venv/bin/python "$REPO/scripts/vm/rewind_check.py" 2>&1)" || rc=$?
+    echo "$out" | grep '^INFO' || echo "$out" | tail -5 | sed 's/^/INFO rewind: /'
+    check rewind "snd-aloop: what a rewind took back never reached the capture side; a stop's fade did, then silence" \
+        test "$rc" = 0
+    systemctl start herald
+    wait_for 60 herald_active
+}
+
 phase_checks() {
     cd "$REPO" || exit 1
     start_emulator || fail emulator "the Cartesia emulator did not start"
@@ -177,6 +188,7 @@ phase_checks() {
     check credentials "LoadCredential: /run/credentials/herald.service has $(ls /run/credentials/herald.service 2>/dev/null | tr '\n' ' ')and the emulator accepted the key (cloud online)" \
         bash -c "cmp -s /run/credentials/herald.service/cartesia_api_key /root/cartesia-key.txt && grep -q '\"cloud\": *\"online\"' $EVENTS"
     check_capture
+    check_rewind
 
     # Reload: good config, then a broken one (kept running on the old config).
     local pid

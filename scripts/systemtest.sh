@@ -15,7 +15,8 @@
 #   4. checks, with the project's Cartesia emulator running in the VM (a systemd unit,
 #      cartesia-emulator.service, plain ws/http on 127.0.0.1:8300) and audio.device on
 #      the snd-aloop card: READY, speech captured bit-exact from the loopback's capture
-#      side, events, credentials, reload and broken-config reload, a restart that loses no
+#      side, snd_pcm_rewind on the real driver through herald's sink and player
+#      (scripts/vm/rewind_check.py), events, credentials, reload and broken-config reload, a restart that loses no
 #      queued say, the watchdog restarting a SIGSTOPped herald, the online security score,
 #      a bad config at start, herald doctor / config check / say / journalctl as the README
 #      runs them, Piper's real-time factor in the sandbox and outside, a second install.sh
