@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 BENCHES: list[tuple[str, str, str]] = [
     (
         "ttfa",
-        "Time to first audio: persistent socket vs the quickstart pattern",
+        "Time to first audio: handed to ALSA and heard at the DAC",
         "The same texts, alternated in one run, said by the real `herald run` daemon (its "
         'one WebSocket opened at start; says over MQTT with `"cache": false`, so every one '
         "goes to the cloud) and by the pattern of Cartesia's quickstart (the official "
@@ -43,9 +43,11 @@ BENCHES: list[tuple[str, str, str]] = [
         "`k - ring` is the one that handed frame `k` over (timed with inotify). That plugin "
         "has no clock, so it cannot say when a listener hears it. **At the DAC** is that: "
         "the same daemon and config on a simulated card whose hardware pointer moves with the "
-        "clock, in real time, recording when every sample reaches its DAC (`bench/sim_daemon.py`): "
-        "warm (open on silence between says), cold with the default lead-in and without, and "
-        "with the fill herald had before issue 17; for the quickstart its hand-off (its PCM "
+        "clock, in real time, recording when every sample reaches its DAC, and rewinding as a "
+        "kernel driver does (`bench/sim_daemon.py`): warm (open on silence between says), cold "
+        "with the default lead-in and without, on a card that cannot rewind (as ALSA plugins "
+        "without `snd_pcm_rewind`), and with the fill herald had before issue 17 on such a "
+        "card; for the quickstart its hand-off (its PCM "
         "is drained after each say, so its first write starts a DAC at once). Also herald's "
         "first sound at the DAC after its first audio was ready (what the device adds), and "
         "MQTT stops of long says on the warm card: when the fade reached the DAC after the "

@@ -55,7 +55,9 @@ async def measure_player(
     sink: SinkDevice = AlsaDevice(device)
     tuning = PlayerTuning(idle_close_s=None)
     if fill is not None:
-        sink = SimDevice("sim")
+        # herald's fill on a card that rewinds; the fill before issue 17 on one that
+        # cannot (as it was then).
+        sink = SimDevice("sim", rewind=fill == "new")
         if fill == "today":
             tuning = PlayerTuning(idle_close_s=None, **TODAYS_FILL)  # type: ignore[arg-type]
     player = Player(sink, rate, tuning=tuning, volume=volume)
