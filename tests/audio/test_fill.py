@@ -20,7 +20,7 @@ import trio.testing
 from herald.audio import PlayerTuning
 from herald.audio.fill import FillPlan, Mode, WakeLateness
 from herald.audio.sim_sink import SimDevice
-from player_rig import RATE, faded, feed_all, nonzero, pcm, start_player, tone, written
+from player_rig import RATE, faded, feed_all, nonzero, pcm, start_player, tone, warm_player, written
 
 T = PlayerTuning()
 FRAME = 1 / RATE
@@ -80,12 +80,6 @@ def test_wake_lateness_is_a_maximum_that_is_forgotten() -> None:
     assert w.seconds(11.0 + 30 * math.log(100)) == pytest.approx(0.001)
     w.observe(200.0, 0.003)
     assert w.seconds(200.0) == pytest.approx(0.003)
-
-
-async def warm_player(nursery: trio.Nursery, device: SimDevice, **tuning: object):  # type: ignore[no-untyped-def]
-    player = await start_player(nursery, device, **tuning)
-    await trio.sleep(2.0137)  # long after the lead-in, off the tick grid
-    return player
 
 
 async def test_a_say_waiting_for_the_cloud_is_heard_within_the_start_fill(

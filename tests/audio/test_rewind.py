@@ -18,17 +18,22 @@ from herald.audio import PlayerTuning
 from herald.audio.sim_sink import SimDevice
 from herald.audio.sink import Geometry
 from herald.audio.writer import Marker, Writer
-from player_rig import FADE, RATE, faded, feed_all, nonzero, pcm, start_player, tone, written
+from player_rig import (
+    FADE,
+    RATE,
+    faded,
+    feed_all,
+    nonzero,
+    pcm,
+    start_player,
+    tone,
+    warm_player,
+    written,
+)
 
 T = PlayerTuning()
 FRAME = 1 / RATE
 GUARD = round(T.period_s * RATE) / RATE
-
-
-async def warm_player(nursery: trio.Nursery, device: SimDevice, **tuning: object):  # type: ignore[no-untyped-def]
-    player = await start_player(nursery, device, **tuning)
-    await trio.sleep(2.0137)  # long after the lead-in, off the tick grid
-    return player
 
 
 async def test_a_say_waiting_for_the_cloud_is_heard_a_guard_after_it_is_ready(

@@ -65,6 +65,13 @@ async def start_player(nursery: trio.Nursery, device: SimDevice, **tuning: objec
     return player
 
 
+async def warm_player(nursery: trio.Nursery, device: SimDevice, **tuning: object) -> Player:
+    """A player whose device has been open on silence for a while (as after a say)."""
+    player = await start_player(nursery, device, **tuning)
+    await trio.sleep(2.0137)  # long after the lead-in, off the tick grid
+    return player
+
+
 async def watchdog() -> None:
     """A test waiting for something that never comes fails instead of running for ever."""
     await trio.sleep(900)
