@@ -41,7 +41,8 @@ there the driver's pointer is the DAC's, and what lies beyond it has not been re
 PCMs without a card of their own (``file``, ``null``, and the plugins of sound servers
 and mixers: PulseAudio, PipeWire, dmix) read ahead on their own schedule or not at
 all, so they keep herald's fill alone. The handle is read from the PCM object's C
-struct only after that struct is shown to be the one expected (its type, mode and
+struct only for a pyalsaaudio release whose struct was read (0.11), and only after
+that struct is shown to be the one expected (its type, mode and
 device name as pyalsaaudio reports them, and alsa-lib's own name for the handle);
 anything else, or a device that cannot rewind, leaves the sink without rewinding.
 """
@@ -52,6 +53,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import importlib.metadata
 import logging
 import os
 import sys
@@ -109,6 +111,17 @@ def _libasound() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
 
 
+def _pyalsaaudio_version() -> str:
+    try:
+        return importlib.metadata.version("pyalsaaudio")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+# The releases whose alsapcm_t starts as below (alsaaudio.c): 0.11.x.
+_KNOWN_LAYOUT = _pyalsaaudio_version().startswith("0.11.")
+
+
 class _PcmObjectHead(ctypes.Structure):
     """The start of pyalsaaudio's ``alsapcm_t`` (alsaaudio.c, 0.11): PyObject_HEAD (of
     a default build: no free-threading, no trace refs), then its fields in order."""
@@ -136,7 +149,9 @@ class _Rewind:
         """The rewind of ``pcm``, or None where it cannot be had safely."""
         if sysconfig.get_config_var("Py_GIL_DISABLED") or hasattr(sys, "gettotalrefcount"):
             return None  # another PyObject_HEAD: the struct below would not match
-        if type(pcm) is not alsaaudio.PCM:
+        if type(pcm) is not alsaaudio.PCM or not _KNOWN_LAYOUT:
+            # Only a release whose struct was read is trusted: reading a pointer from
+            # the wrong offset could crash the process, not just fail a check.
             return None
         try:
             lib = _libasound()
