@@ -206,3 +206,17 @@ def test_no_rewind_on_anything_but_pyalsaaudios_pcm() -> None:
     assert _Rewind.of(FakePcm(), "fake") is None  # type: ignore[arg-type]
     sink = AlsaSink(FakePcm(), "fake", Geometry(RATE, 240, 3840))  # type: ignore[arg-type]
     assert sink.rewindable() == 0 and sink.rewind(100) == 0
+
+
+def test_no_rewind_under_a_pyalsaaudio_whose_layout_was_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from herald.audio import alsa_sink
+
+    sink = file_device(tmp_path / "out.raw").open(Geometry.request(RATE, 0.010, 16))
+    try:
+        assert alsa_sink._Rewind.of(sink._pcm, "file") is not None  # type: ignore[arg-type]
+        monkeypatch.setattr(alsa_sink, "_KNOWN_LAYOUT", False)  # another release
+        assert alsa_sink._Rewind.of(sink._pcm, "file") is None  # type: ignore[arg-type]
+    finally:
+        sink.close()
