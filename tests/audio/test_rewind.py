@@ -17,6 +17,7 @@ import trio.testing
 from herald.audio import PlayerTuning
 from herald.audio.sim_sink import SimDevice
 from herald.audio.sink import Geometry
+from herald.audio.stream import Stream
 from herald.audio.writer import Marker, Writer
 from player_rig import (
     FADE,
@@ -175,18 +176,27 @@ async def test_a_stop_cuts_the_ring_and_fades_where_the_listener_is(
     assert device.xruns == 0
 
 
-async def test_a_failover_takes_back_audio_not_yet_heard(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
-) -> None:
-    """A truncate to a frame that was handed to the card but has not played: taken
-    back, so the resumed audio follows it and nothing is heard twice."""
-    device = SimDevice()
+async def half_a_second_played(
+    nursery: trio.Nursery, device: SimDevice
+) -> tuple[Stream, list[int]]:
+    """A say of 1 s with its first half fed, started 0.2 s ago on a warm card: its
+    audio handed over ahead of the DAC is still queued."""
     player = await warm_player(nursery, device)
     stream = player.open_stream()
     data = tone(RATE)
     await feed_all(stream, data[: RATE // 2])
     await stream.wait_started()
     await trio.sleep(0.2)
+    return stream, data
+
+
+async def test_a_failover_takes_back_audio_not_yet_heard(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """A truncate to a frame that was handed to the card but has not played: taken
+    back, so the resumed audio follows it and nothing is heard twice."""
+    device = SimDevice()
+    stream, data = await half_a_second_played(nursery, device)
     played = stream.playout.frames_played
     assert played > RATE // 10
     boundary = played - round(0.06 * RATE)  # handed over, still 50 ms from the DAC
@@ -207,12 +217,7 @@ async def test_a_failover_cannot_take_back_what_was_heard(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     device = SimDevice()
-    player = await warm_player(nursery, device)
-    stream = player.open_stream()
-    data = tone(RATE)
-    await feed_all(stream, data[: RATE // 2])
-    await stream.wait_started()
-    await trio.sleep(0.2)
+    stream, data = await half_a_second_played(nursery, device)
     first_dac = stream.first_dac_time
     assert first_dac is not None
     heard = round((trio.current_time() - first_dac) * RATE)

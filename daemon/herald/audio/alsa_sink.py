@@ -53,6 +53,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import importlib.metadata
 import logging
 import os
@@ -100,15 +101,24 @@ def _route_alsa_lib_messages() -> None:
         log.debug("alsa-lib %s: %s", (function or b"").decode(), (fmt or b"").decode())
 
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+        lib = _libasound()
         _handler = _ErrorHandler(handler)
         lib.snd_lib_error_set_handler(_handler)
     except (OSError, AttributeError):
         _handler = False  # not fatal: the messages just stay on stderr
 
 
+@functools.cache
 def _libasound() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    """alsa-lib, loaded once, with the prototypes of the calls made through ctypes."""
+    lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    lib.snd_pcm_name.argtypes = [ctypes.c_void_p]
+    lib.snd_pcm_name.restype = ctypes.c_char_p
+    lib.snd_pcm_rewindable.argtypes = [ctypes.c_void_p]
+    lib.snd_pcm_rewindable.restype = ctypes.c_long
+    lib.snd_pcm_rewind.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    lib.snd_pcm_rewind.restype = ctypes.c_long
+    return lib
 
 
 def _pyalsaaudio_version() -> str:
@@ -155,12 +165,6 @@ class _Rewind:
             return None
         try:
             lib = _libasound()
-            lib.snd_pcm_name.argtypes = [ctypes.c_void_p]
-            lib.snd_pcm_name.restype = ctypes.c_char_p
-            lib.snd_pcm_rewindable.argtypes = [ctypes.c_void_p]
-            lib.snd_pcm_rewindable.restype = ctypes.c_long
-            lib.snd_pcm_rewind.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-            lib.snd_pcm_rewind.restype = ctypes.c_long
             head = _PcmObjectHead.from_address(id(pcm))
             expected = pcm.cardname().encode()
             if (

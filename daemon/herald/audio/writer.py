@@ -134,7 +134,6 @@ class Writer:
         self._credit = 0  # frames taken back since the last step, to be written again
         # Whether the sink can take back what is queued (found at `prime`).
         self.rewinds = False
-        self.rewound = 0  # frames taken back, in all
 
     @property
     def ring_s(self) -> float:
@@ -253,7 +252,6 @@ class Writer:
         if taken <= 0:
             return 0
         self.frames_written -= taken
-        self.rewound += taken
         self._credit += taken
         self._budget = min(float(self._ring), self._budget + taken)
         self.fill_after = max(0, self.fill_after - taken)
