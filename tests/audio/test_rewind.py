@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 from herald.audio import PlayerTuning
+from herald.audio.jitter import TargetTuning
 from herald.audio.sim_sink import SimDevice
 from herald.audio.sink import Geometry
 from herald.audio.stream import Stream
@@ -176,6 +177,68 @@ async def test_a_stop_cuts_the_ring_and_fades_where_the_listener_is(
     assert device.xruns == 0
 
 
+async def test_a_stop_after_the_last_sample_was_handed_over_is_heard_at_once(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """A say handed over whole is done for the player while a ring of it is still
+    queued ahead of the DAC: `Player.hush` cuts that down to the guard and fades out
+    where the listener is, as a stop of a say that plays would."""
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    heard = []
+    for i in range(4):
+        mark = len(device.written) // 2 - 2 * RATE // 10  # before anything taken back
+        stream = player.open_stream()
+        data = tone(RATE // 2, i)
+        await feed_all(stream, data)
+        stream.end()
+        await stream.wait_done()  # the last sample is with ALSA: up to a ring ahead
+        await trio.sleep(0.0031 * i)
+        at = trio.current_time()
+        assert player.hush()
+        assert not player.hush()  # once: nothing of it is left to cut
+        await trio.sleep(0.3)
+        out = written(device)
+        end = len(out) - out[::-1].index(next(v for v in reversed(out) if v))
+        start, _ = device.first_sound(mark) or (0, 0.0)
+        k = end + 1 - start - FADE  # frames played unfaded (the fade ends on a zero)
+        assert RATE // 2 - k > T.periods * T.period_s * RATE // 2  # most of a ring cut
+        assert out[start : start + k] == data[:k]
+        assert out[start + k : end] == faded(data[k : k + FADE], 1.0, 0.0)[:-1]
+        heard.append(device.dac_time(start + k) - at)
+    assert all(0 <= h <= GUARD + 2 * FRAME for h in heard)
+    assert device.xruns == 0
+
+
+async def test_hush_leaves_a_say_that_plays_and_a_card_that_cannot_rewind(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    first = player.open_stream()
+    await feed_all(first, tone(RATE // 4))
+    first.end()
+    await first.wait_done()
+    second = player.open_stream()
+    await feed_all(second, tone(RATE))
+    await second.wait_started()
+    assert not player.hush()  # the next say plays: only its own stop cuts it
+    second.end()
+    await second.wait_done()
+    await trio.sleep(0.5)
+    assert not player.hush()  # all of it played already
+
+    plain = SimDevice(rewind=False)
+    player = await warm_player(nursery, plain)
+    stream = player.open_stream()
+    await feed_all(stream, tone(RATE // 2))
+    stream.end()
+    await stream.wait_done()
+    assert not player.hush()
+    await trio.sleep(0.3)
+    assert nonzero(written(plain)) == tone(RATE // 2)  # played out whole
+
+
 async def half_a_second_played(
     nursery: trio.Nursery, device: SimDevice
 ) -> tuple[Stream, list[int]]:
@@ -289,10 +352,11 @@ async def test_after_a_stall_the_silence_ahead_of_a_start_outlasts_another(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     """What a start keeps queued ahead of it follows the writer's recent lateness: after
-    a 100 ms stall, a say that starts and meets another stall at once does not run dry."""
+    a 150 ms stall, a say that starts on little audio and meets a 100 ms stall at once
+    does not run dry. The silence kept is only what its own audio lacks."""
     device = SimDevice()
-    player = await warm_player(nursery, device)
-    autojump_clock.jump(0.100)  # the loop stalls while idle: seen, remembered ~30 s
+    player = await warm_player(nursery, device, target=TargetTuning(seed=0.060))
+    autojump_clock.jump(0.150)  # the loop stalls while idle: seen, remembered ~30 s
     await trio.sleep(1.0)
     xruns = device.xruns  # (one, on silence: the idle fill is 70 ms)
     stream = player.open_stream()
@@ -309,5 +373,35 @@ async def test_after_a_stall_the_silence_ahead_of_a_start_outlasts_another(
     metrics = await stream.wait_done()
     assert metrics.underruns == 0 and metrics.xruns == 0 and device.xruns == xruns
     assert metrics.ready_time is not None and metrics.first_dac_time is not None
-    assert metrics.first_dac_time - metrics.ready_time > 0.05  # the cushion it kept
+    # The least fill for the lateness remembered (the 150 ms stall less the ~33 ms the
+    # tick was still ahead, decayed over a second: ~110 ms, plus the 10 ms fast tick
+    # and the 10 ms margin), less the 65 ms the stream handed over (all but its fade):
+    # ~65 ms of silence, not the ~130 ms a cushion of silence alone would be.
+    assert 0.058 < metrics.first_dac_time - metrics.ready_time < 0.072
+    assert nonzero(written(device)) == data
+
+
+async def test_after_a_stall_a_say_with_enough_audio_keeps_no_silence_ahead(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """A start that hands over more audio than the stall remembered (a cache hit, a
+    fast server) is its own cushion: it is heard a guard after it is ready, and
+    another stall right away still does not run it dry."""
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    autojump_clock.jump(0.100)
+    await trio.sleep(1.0)
+    xruns = device.xruns
+    mark = len(device.written) // 2 - 2 * RATE // 10  # before anything taken back
+    stream = player.open_stream()
+    data = tone(RATE // 2)
+    stream.feed(pcm(data))
+    stream.end()
+    await stream.wait_started()
+    autojump_clock.jump(0.100)
+    metrics = await stream.wait_done()
+    assert metrics.underruns == 0 and metrics.xruns == 0 and device.xruns == xruns
+    assert metrics.ready_time is not None
+    _, heard = device.first_sound(mark) or (0, 0.0)
+    assert 0 < heard - metrics.ready_time <= GUARD + 2 * FRAME
     assert nonzero(written(device)) == data

@@ -93,10 +93,16 @@ class FillPlan:
         """
         if mode is Mode.IDLE:
             return min(self.ring, max(self.idle_fill, self.slow_tick + late + self.margin))
-        start = min(self.ring, max(self.start_fill, self.fast_tick + late + self.margin))
+        start = self.least(late)
         if mode is Mode.WAITING:
             return start
         return min(self.ring, max(start, queued + max(0, spare)))
+
+    def least(self, late: int = 0) -> int:
+        """The least fill that outlasts the next wake-up, with ``late`` frames of recent
+        lateness: what is held while a stream waits, and below which a playing one
+        fades out rather than let the ring run dry."""
+        return min(self.ring, max(self.start_fill, self.fast_tick + late + self.margin))
 
     def slow(self, fill_after: int, *, late: int = 0) -> bool:
         """Whether the slow tick may come next, with ``fill_after`` frames queued: once

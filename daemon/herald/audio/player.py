@@ -150,6 +150,9 @@ class Player:
         # writer frame, frames) per render, the last few, for `_withdraw`.
         self._placed: deque[tuple[int, int, int]] = deque(maxlen=64)
         self._placed_for: Stream | None = None
+        # Where the audio of the last stream that finished ends, in the writer's frame
+        # count: what is queued before it may still be heard (`hush`).
+        self._tail_end: int | None = None
         self._kick = trio.Event()
         self._rng = rng
         self._writer: Writer | None = None
@@ -216,6 +219,32 @@ class Player:
         # Wake the writer when the stream at the head can start, resume or stop,
         # rather than at the next tick.
         self._kick.set()
+
+    def hush(self) -> bool:
+        """Stop what the card still holds of streams that have finished: the last part
+        of a say, handed over whole, that is queued ahead of the DAC (up to a ring). A
+        stream that plays is stopped with `Stream.interrupt`; this is for a stop that
+        comes after the say's last sample was handed over but before it was heard. On
+        a card that rewinds it is cut down to the writer's guard and faded out there;
+        elsewhere it plays out. True if something was cut."""
+        writer = self._writer
+        end = self._tail_end
+        if writer is None or end is None or not writer.rewinds:
+            return False
+        if self._queue and self._queue[0].playout.frames_played:
+            return False  # a later stream plays: its own interrupt stops it
+        now = trio.current_time()
+        try:
+            if end <= writer.frames_written - writer.rewindable() + writer.guard:
+                return False  # all of it is with the DAC already
+            at = writer.cut(now, self._fade_frames)
+        except SinkLost:
+            return False  # the player's own step finds out and reopens
+        self._tail_end = None
+        if at is None:
+            return False
+        self._kick.set()  # the next step writes silence (or the next stream) after it
+        return True
 
     # -- the service
 
@@ -286,6 +315,7 @@ class Player:
         if self._writer is not None:
             self._writer.discard(now)
             self._writer = None
+        self._tail_end = None
         sink.close()
         for stream in self._queue:
             if stream.playout.frames_played:
@@ -377,14 +407,18 @@ class Player:
             return
         if stream.scheduled_start is not None and not playout.frames_played:
             return  # put on its exact frame whatever is queued
-        # Not closer to the DAC than the lead-in after an open allows, nor than the
-        # writer's recent lateness: after a stall (a GC pause, a busy Pi) the silence
-        # left ahead is the cushion that keeps another one from running the start dry.
-        plan = self._plan_frames
-        margin = plan.margin if plan is not None else 0
+        # Not closer to the DAC than the lead-in after an open allows. And after a stall
+        # (a GC pause, a busy Pi) the ring must hold the least fill for the writer's
+        # recent lateness once the start is written (FillPlan.least: below it the
+        # stream fades out), so that another stall right away does not run it dry.
+        # The audio the stream hands over now counts towards that: only what it lacks
+        # is kept as silence ahead of it.
         lead_in = math.ceil(max(0.0, self._not_before - now) * self._rate)
         late = self._late_frames()
-        writer.rewind_silence(now, max(lead_in, late + margin if late else 0))
+        cushion = 0
+        if late and self._plan_frames is not None:
+            cushion = self._plan_frames.least(late) - max(0, self._spare(playout))
+        writer.rewind_silence(now, max(lead_in, cushion))
 
     def _stream_frame(self, stream: Stream, at: int, fade: int) -> int | None:
         """How much of ``stream`` plays if the writer's output ends ``fade`` frames after
@@ -497,6 +531,7 @@ class Player:
             pass
         finally:
             self._writer = None
+            self._tail_end = None
             writer.discard(trio.current_time())
             sink.close()
 
@@ -545,6 +580,8 @@ class Player:
             if not playout.done:
                 break
             self._queue.popleft()
+            if self._writer is not None and playout.frames_played:
+                self._tail_end = self._writer.frames_written + pos
             markers.append(Marker(pos, partial(self._finished, stream), inclusive=False))
         if pos < n:
             block[pos:].cast("B")[:] = bytes(2 * (n - pos))

@@ -162,6 +162,10 @@ class Writer:
         if self.clocked and self.frames_written:
             self.rewinds = self._sink.rewindable() > 0
 
+    def rewindable(self) -> int:
+        """Frames queued that could be taken back now (0 on a card that cannot)."""
+        return self._sink.rewindable() if self.rewinds else 0
+
     @property
     def guard(self) -> int:
         """Frames a rewind always leaves queued."""

@@ -124,6 +124,9 @@ class Speaker:
         self._wake = trio.Event()
         self._current: Queued[Job] | None = None
         self._current_scope: trio.CancelScope | None = None
+        # The last say that played to its end: its last part may still be in the
+        # card's ring after it finished (handed over, not heard), for a stop to cut.
+        self._sounding: Queued[Job] | None = None
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._halted = False
         self._stop_reason: str | None = None  # the current one was stopped by mute: dropped
@@ -150,8 +153,10 @@ class Speaker:
             front=cmd.interrupt,
         )
         self.emit(cmd.id, "queued", origin=job.origin)
-        if cmd.interrupt and self._current is not None:
-            self._stop_current()
+        if cmd.interrupt:
+            if self._current is not None:
+                self._stop_current()
+            self._hush(None)
         self._wake.set()
         self._update_state()
 
@@ -176,6 +181,7 @@ class Speaker:
             self._finish(entry, "interrupted")
         if self._current is not None and (id is None or self._current.id == id):
             self._stop_current()
+        self._hush(id)
         self._wake.set()
         self._update_state()
 
@@ -221,6 +227,9 @@ class Speaker:
         if current is not None and current.item.cmd.priority == "normal":
             self._stop_reason = reason
             self._stop_current()
+        sounding = self._sounding
+        if sounding is not None and sounding.item.cmd.priority == "normal":
+            self._hush(sounding.id)
         self._wake.set()
         self._update_state()
 
@@ -244,6 +253,14 @@ class Speaker:
     def _stop_current(self) -> None:
         if self._current_scope is not None:
             self._current_scope.cancel()
+
+    def _hush(self, id: str | None) -> None:
+        """Cut what the card still holds of the last say that finished (all, or that
+        say): a stop heard as soon as one of a say that plays (Player.hush)."""
+        sounding = self._sounding
+        if sounding is not None and (id is None or sounding.id == id):
+            self._sounding = None
+            self._player.hush()
 
     # --- the service ----------------------------------------------------------
 
@@ -286,6 +303,7 @@ class Speaker:
                 outcome = ("failed", {"error": f"internal error ({type(exc).__name__})"})
         self._current = None
         self._current_scope = None
+        self._sounding = entry
         if self._halted:
             return
         reason = self._stopped_because()
