@@ -19,8 +19,10 @@ herald plays on a card that rewinds (a kernel driver's), "no rewind" is the same
 on a card that cannot (a plugin without snd_pcm_rewind: the fill alone), and "today"
 the player with the fill herald had before issue 17 (a 120 ms ring, always full) on
 that card, side by side. Goals: herald has no underrun on every trace whose worst
-network stall is within the clamp (800 ms), and starts within clairvoyant + 30 ms on
-the calm trace.
+network stall is within the clamp (800 ms), starts within clairvoyant + 30 ms on the
+calm trace, and on the stall trace, rewinding, is heard within 25 ms of ready at the
+median and 50 ms at p99 (after a stall a start keeps only what its audio lacks of the
+cushion for another one).
 
 With ``--save``, also the timeline of one utterance for docs/benchmarks.md's plot:
 the Wi-Fi power-save trace's utterance with the longest stall, as received and as it
@@ -244,6 +246,7 @@ def main() -> None:
     today_tuning = PlayerTuning(**TODAYS_FILL)  # type: ignore[arg-type]
     logging.getLogger("herald.audio").setLevel(logging.ERROR)  # today's xruns: counted
     heard: dict[str, list[float]] = {"herald": [], "norewind": [], "today": []}
+    stalled: dict[str, list[float]] = {"herald": [], "norewind": [], "today": []}
     for k, network in enumerate(NETWORKS):
         rng = random.Random(args.seed * 1000 + k)
         made = [network.utterance(rng) for _ in range(args.utterances)]
@@ -292,6 +295,8 @@ def main() -> None:
             heard["herald"] += dac
             heard["norewind"] += norew_dac
             heard["today"] += today_dac
+        else:
+            stalled = {"herald": dac, "norewind": norew_dac, "today": today_dac}
         starts = [m.start_delay for m in metrics if m.start_delay is not None]
         fixed = [ideal(trace, 0.080) for trace in traces]
         none = [ideal(trace, 0.0) for trace in traces]
@@ -360,13 +365,24 @@ def main() -> None:
     # trip before it), so the ring has had no time to be let down: ttfa.py judges it.
     goals.append(("first sound at the DAC after ready p50 (p99), network traces", None, figure))
     results.figures["dac_after_ready"] = {"herald": h, "norewind": nr, "today": t}
+    # After the loop's own stalls a start keeps what its audio lacks of the cushion for
+    # another one (herald/audio/player.py): what that costs a listener, rewinding.
+    h, nr, t = (dist(stalled[k]) for k in ("herald", "norewind", "today"))
+    figure = f"{h['p50'] * 1000:.1f} ({h['p99'] * 1000:.1f}) ms;"
+    figure += f" no rewind {nr['p50'] * 1000:.1f} ({nr['p99'] * 1000:.1f}) ms;"
+    figure += f" today's fill {t['p50'] * 1000:.1f} ({t['p99'] * 1000:.1f}) ms"
+    ok = h["p50"] <= 0.025 and h["p99"] <= 0.050
+    goals.append(("first sound at the DAC after ready p50 (p99), 100 ms stalls", ok, figure))
+    results.figures["dac_after_ready_stalled"] = {"herald": h, "norewind": nr, "today": t}
     print()
     for text, ok, figure in goals:
         print(f"  {'--  ' if ok is None else 'ok  ' if ok else 'MISS'} {text}: {figure}")
         if text.startswith("0 underruns"):
             results.goal(text.replace("0 underruns", "herald's underruns"), figure, "0", ok)
-        elif text.startswith("first sound"):
+        elif text.startswith("first sound") and ok is None:
             results.goal(text + " (writer on time, no round trip before the audio)", figure, "", ok)
+        elif text.startswith("first sound"):
+            results.goal(text + ", rewinding", figure, "<= 25 (50) ms", ok)
         else:
             what = "calm LAN: herald's mean start, vs the clairvoyant minimum"
             results.goal(what, figure, "<= clairvoyant + 30 ms", ok)

@@ -408,16 +408,18 @@ class Player:
         if stream.scheduled_start is not None and not playout.frames_played:
             return  # put on its exact frame whatever is queued
         # Not closer to the DAC than the lead-in after an open allows. And after a stall
-        # (a GC pause, a busy Pi) the ring must hold the least fill for the writer's
-        # recent lateness once the start is written (FillPlan.least: below it the
-        # stream fades out), so that another stall right away does not run it dry.
-        # The audio the stream hands over now counts towards that: only what it lacks
-        # is kept as silence ahead of it.
+        # (a GC pause, a busy Pi) the ring must still hold the least fill for it
+        # (FillPlan.least: below it a stream fades out) after another such stall right
+        # away: the stall seen plus that least, as far as the ring goes, once the start
+        # is written. The audio the stream hands over now counts towards that: only
+        # what it lacks is kept as silence ahead of it (none for a cache hit).
         lead_in = math.ceil(max(0.0, self._not_before - now) * self._rate)
         late = self._late_frames()
         cushion = 0
-        if late and self._plan_frames is not None:
-            cushion = self._plan_frames.least(late) - max(0, self._spare(playout))
+        plan = self._plan_frames
+        if late and plan is not None:
+            need = min(plan.ring, late + plan.least(late))
+            cushion = need - max(0, self._spare(playout))
         writer.rewind_silence(now, max(lead_in, cushion))
 
     def _stream_frame(self, stream: Stream, at: int, fade: int) -> int | None:
