@@ -167,7 +167,7 @@ check_rewind() {  # snd_pcm_rewind on the real driver, herald's sink and player 
     local out rc=0
     out="$(/opt/herald/venv/bin/python "$REPO/scripts/vm/rewind_check.py" 2>&1)" || rc=$?
     echo "$out" | grep '^INFO' || echo "$out" | tail -5 | sed 's/^/INFO rewind: /'
-    check rewind "snd-aloop: what a rewind took back never reached the capture side; a stop's fade did, then silence" \
+    check rewind "snd-aloop: what a rewind took back never reached the capture side; a stop's fade did, then silence (a say that plays, and one handed over whole)" \
         test "$rc" = 0
     systemctl start herald
     wait_for 60 herald_active

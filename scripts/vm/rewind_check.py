@@ -8,7 +8,10 @@ installed venv: ``/opt/herald/venv/bin/python scripts/vm/rewind_check.py``. Play
    tone written after it: what is captured is the first tone's first 10 ms (give or
    take what the driver had already moved) and then the second, bit for bit;
 2. the player: a say stopped mid-way: what is captured is the say's samples up to a
-   point, then a 5 ms fade of the samples that followed, then silence.
+   point, then a 5 ms fade of the samples that followed, then silence;
+3. the player: a say stopped right after its last sample was handed over
+   (`Player.hush`, what a stop after its "finished" does): the same, with most of the
+   last ring (160 ms) it had queued never heard.
 
 Prints one INFO line per part and exits 1 if either is wrong.
 """
@@ -153,9 +156,50 @@ async def check_player() -> bool:
     return head_ok and fade_ok and quiet and metrics.frames_played < RATE and not player.xruns
 
 
+def cut_cleanly(name: str, raw: array.array[int], data: array.array[int]) -> tuple[bool, int]:
+    """Whether ``raw`` (captured) is ``data``'s first part, bit for bit, then a fade of
+    the samples that followed, then silence; and how long that first part is."""
+    start = next(i for i, v in enumerate(raw) if v)
+    end = len(raw) - next(i for i, v in enumerate(reversed(raw)) if v)
+    k = end + 1 - start - FADE  # the fade ends on an exact zero, after ``end``
+    head_ok = list(raw[start : start + k]) == list(data[:k])
+    want = array.array("h", data[k : k + FADE])
+    ramp(memoryview(want), 1.0, 0.0)
+    fade_ok = list(raw[start + k : end]) == list(want[:-1])
+    print(
+        f"INFO {name}: captured the say's first {k} frames of {len(data)} bit-exact:"
+        f" {head_ok}, then its fade of the next {FADE}: {fade_ok}, then silence"
+    )
+    return head_ok and fade_ok, k
+
+
+async def check_hush() -> bool:
+    capture = Capture()
+    await trio.sleep(0.3)
+    player = Player(AlsaDevice("hw:Loopback,0,0"), RATE, tuning=PlayerTuning(idle_close_s=None))
+    data = tone(RATE // 2, 550)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(player.run)
+        await trio.sleep(0.5)
+        stream = player.open_stream()
+        stream.feed(data.tobytes())
+        stream.end()
+        await stream.wait_done()  # handed over whole: up to a ring still queued
+        cut = player.hush()
+        await trio.sleep(0.5)
+        nursery.cancel_scope.cancel()
+    ok, k = cut_cleanly("rewind-hush", capture.samples(), data)
+    # Of the 3,840 frames the ring held, all but the guard (240), the fade and what
+    # played before the cut took effect were never heard.
+    unheard = len(data) - k
+    print(f"INFO rewind-hush: cut {cut}, {unheard} frames never heard; {player.xruns} underruns")
+    return ok and cut and unheard >= 2400 and not player.xruns
+
+
 def main() -> int:
     ok = check_sink()
     ok = trio.run(check_player) and ok
+    ok = trio.run(check_hush) and ok
     return 0 if ok else 1
 
 
