@@ -210,6 +210,24 @@ async def test_a_stop_after_the_last_sample_was_handed_over_is_heard_at_once(
     assert device.xruns == 0
 
 
+async def test_a_hush_tops_the_ring_up_at_once(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """After the cut the ring holds only the guard and the fade (15 ms): it is refilled
+    with silence in the same call, so a loop that gets to the writer's task only
+    30 ms later (a busy Pi) does not run it dry."""
+    device = SimDevice()
+    player = await warm_player(nursery, device)
+    stream = player.open_stream()
+    await feed_all(stream, tone(RATE // 2))
+    stream.end()
+    await stream.wait_done()
+    assert player.hush()
+    autojump_clock.jump(0.030)  # synchronous: no task runs in between
+    await trio.sleep(0.3)
+    assert device.xruns == 0 and player.xruns == 0
+
+
 async def test_hush_leaves_a_say_that_plays_and_a_card_that_cannot_rewind(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:

@@ -31,6 +31,7 @@ up to a ring ahead of ``t``; if it may not, it starts as soon as it may (late, l
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
@@ -233,7 +234,7 @@ class Player:
             return False
         if self._queue and self._queue[0].playout.frames_played:
             return False  # a later stream plays: its own interrupt stops it
-        now = trio.current_time()
+        now = self._now = trio.current_time()
         try:
             if end <= writer.frames_written - writer.rewindable() + writer.guard:
                 return False  # all of it is with the DAC already
@@ -243,7 +244,11 @@ class Player:
         self._tail_end = None
         if at is None:
             return False
-        self._kick.set()  # the next step writes silence (or the next stream) after it
+        # The ring now holds the guard and the fade: top it up at once rather than when
+        # the writer's task next runs, which on a busy Pi may be too late. (A lost
+        # device is for the player's own step to find and reopen.)
+        with contextlib.suppress(SinkLost):
+            writer.step(now)
         return True
 
     # -- the service
