@@ -13,7 +13,9 @@ installed venv: ``/opt/herald/venv/bin/python scripts/vm/rewind_check.py``. Play
    (`Player.hush`, what a stop after its "finished" does): the same, with most of the
    last ring (160 ms) it had queued never heard.
 
-Prints one INFO line per part and exits 1 if either is wrong.
+Underruns count from the say to 100 ms after its stop: the VM's own stalls under TCG
+(on a loaded host) may starve the ring on silence before it, which no rewind causes.
+Prints one INFO line per part and exits 1 if any is wrong.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ async def check_player() -> bool:
     async with trio.open_nursery() as nursery:
         await nursery.start(player.run)
         await trio.sleep(0.5)
+        before = player.xruns
         stream = player.open_stream()
         stream.feed(data.tobytes())
         stream.end()
@@ -137,7 +140,9 @@ async def check_player() -> bool:
         await trio.sleep(0.6)
         stream.interrupt()
         metrics = await stream.wait_done()
-        await trio.sleep(0.5)
+        await trio.sleep(0.1)
+        during = player.xruns - before
+        await trio.sleep(0.4)
         nursery.cancel_scope.cancel()
     raw = capture.samples()
     start = next(i for i, v in enumerate(raw) if v)
@@ -151,9 +156,10 @@ async def check_player() -> bool:
     print(
         f"INFO rewind-stop: {metrics.frames_played} frames of the say played of"
         f" {len(data)}; captured: the say's first {k} bit-exact: {head_ok}, then its fade"
-        f" of the next {FADE}: {fade_ok}, then silence: {quiet}; {player.xruns} underruns"
+        f" of the next {FADE}: {fade_ok}, then silence: {quiet}; {during} underruns from the"
+        f" say to 100 ms after its stop ({player.xruns} in all)"
     )
-    return head_ok and fade_ok and quiet and metrics.frames_played < RATE and not player.xruns
+    return head_ok and fade_ok and quiet and metrics.frames_played < RATE and not during
 
 
 def cut_cleanly(name: str, raw: array.array[int], data: array.array[int]) -> tuple[bool, int]:
@@ -181,20 +187,26 @@ async def check_hush() -> bool:
     async with trio.open_nursery() as nursery:
         await nursery.start(player.run)
         await trio.sleep(0.5)
+        before = player.xruns
         stream = player.open_stream()
         stream.feed(data.tobytes())
         stream.end()
         await stream.wait_done()  # handed over whole: up to a ring still queued
         cut = player.hush()
-        await trio.sleep(0.5)
+        await trio.sleep(0.1)
+        during = player.xruns - before
+        await trio.sleep(0.4)
         nursery.cancel_scope.cancel()
     ok, k = cut_cleanly("rewind-hush", capture.samples(), data)
     # Of the up to 3,840 frames the ring held, all but the guard (240), the fade (120)
     # and what played until the cut (the VM's own delays: tens of ms under TCG) were
     # never heard: at least half a ring.
     unheard = len(data) - k
-    print(f"INFO rewind-hush: cut {cut}, {unheard} frames never heard; {player.xruns} underruns")
-    return ok and cut and unheard >= 1920 and not player.xruns
+    print(
+        f"INFO rewind-hush: cut {cut}, {unheard} frames never heard; {during} underruns from"
+        f" the say to 100 ms after the cut ({player.xruns} in all)"
+    )
+    return ok and cut and unheard >= 1920 and not during
 
 
 def main() -> int:
