@@ -120,8 +120,9 @@ BENCHES: list[tuple[str, str, str]] = [
         "Jitter buffer against seeded lateness traces",
         "Herald's real Player on a simulated card, on trio's MockClock, against traces of "
         "chunk arrivals (calm LAN, Wi-Fi power save, TCP retransmits, a slow server start, "
-        "stalls beyond the 800 ms clamp), beside a clairvoyant player, a fixed 80 ms prebuffer "
-        "and no buffer.",
+        "stalls beyond the 800 ms clamp, and a calm one where herald's own loop stalls 100 ms "
+        "in every say), beside a clairvoyant player, a fixed 80 ms prebuffer and no buffer; "
+        "herald on a card that rewinds, on one that cannot, and with the fill before issue 17.",
     ),
     (
         "sink_cpu",
