@@ -124,8 +124,8 @@ class Speaker:
         self._wake = trio.Event()
         self._current: Queued[Job] | None = None
         self._current_scope: trio.CancelScope | None = None
-        # The last say that played to its end: its last part may still be in the
-        # card's ring after it finished (handed over, not heard), for a stop to cut.
+        # The last say that went to the player: its last part may still be in the
+        # card's ring after it ended (handed over, not heard), for a stop to cut.
         self._sounding: Queued[Job] | None = None
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._halted = False
