@@ -291,12 +291,10 @@ def main() -> None:
         device, begins, metrics, dac, under = runs["herald"]
         _, _, _, norew_dac, norew_under = runs["norewind"]
         _, _, _, today_dac, today_under = runs["today"]
-        if not network.loop_stall_ms:
-            heard["herald"] += dac
-            heard["norewind"] += norew_dac
-            heard["today"] += today_dac
-        else:
-            stalled = {"herald": dac, "norewind": norew_dac, "today": today_dac}
+        into = stalled if network.loop_stall_ms else heard
+        into["herald"] += dac
+        into["norewind"] += norew_dac
+        into["today"] += today_dac
         starts = [m.start_delay for m in metrics if m.start_delay is not None]
         fixed = [ideal(trace, 0.080) for trace in traces]
         none = [ideal(trace, 0.0) for trace in traces]

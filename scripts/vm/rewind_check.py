@@ -124,6 +124,23 @@ def check_sink() -> bool:
     return ok
 
 
+def cut_cleanly(name: str, raw: array.array[int], data: array.array[int]) -> tuple[bool, int]:
+    """Whether ``raw`` (captured) is ``data``'s first part, bit for bit, then a fade of
+    the samples that followed, then silence; and how long that first part is."""
+    start = next(i for i, v in enumerate(raw) if v)
+    end = len(raw) - next(i for i, v in enumerate(reversed(raw)) if v)
+    k = end + 1 - start - FADE  # the fade ends on an exact zero, after ``end``
+    head_ok = list(raw[start : start + k]) == list(data[:k])
+    want = array.array("h", data[k : k + FADE])
+    ramp(memoryview(want), 1.0, 0.0)
+    fade_ok = list(raw[start + k : end]) == list(want[:-1])
+    print(
+        f"INFO {name}: captured the say's first {k} frames of {len(data)} bit-exact:"
+        f" {head_ok}, then its fade of the next {FADE}: {fade_ok}, then silence"
+    )
+    return head_ok and fade_ok, k
+
+
 async def check_player() -> bool:
     capture = Capture()
     await trio.sleep(0.3)
@@ -144,39 +161,14 @@ async def check_player() -> bool:
         during = player.xruns - before
         await trio.sleep(0.4)
         nursery.cancel_scope.cancel()
-    raw = capture.samples()
-    start = next(i for i, v in enumerate(raw) if v)
-    k = metrics.frames_played - FADE
-    head_ok = list(raw[start : start + k]) == list(data[:k])
-    # The fade: the samples that were to follow, ramped down to an exact zero.
-    want = array.array("h", data[k : k + FADE])
-    ramp(memoryview(want), 1.0, 0.0)
-    fade_ok = list(raw[start + k : start + k + FADE]) == list(want)
-    quiet = not any(raw[start + k + FADE :])
+    ok, k = cut_cleanly("rewind-stop", capture.samples(), data)
+    played = metrics.frames_played
     print(
-        f"INFO rewind-stop: {metrics.frames_played} frames of the say played of"
-        f" {len(data)}; captured: the say's first {k} bit-exact: {head_ok}, then its fade"
-        f" of the next {FADE}: {fade_ok}, then silence: {quiet}; {during} underruns from the"
-        f" say to 100 ms after its stop ({player.xruns} in all)"
+        f"INFO rewind-stop: {played} frames of the say played of {len(data)}, the"
+        f" first {played - FADE} unfaded: captured so: {k == played - FADE}; {during}"
+        f" underruns from the say to 100 ms after its stop ({player.xruns} in all)"
     )
-    return head_ok and fade_ok and quiet and metrics.frames_played < RATE and not during
-
-
-def cut_cleanly(name: str, raw: array.array[int], data: array.array[int]) -> tuple[bool, int]:
-    """Whether ``raw`` (captured) is ``data``'s first part, bit for bit, then a fade of
-    the samples that followed, then silence; and how long that first part is."""
-    start = next(i for i, v in enumerate(raw) if v)
-    end = len(raw) - next(i for i, v in enumerate(reversed(raw)) if v)
-    k = end + 1 - start - FADE  # the fade ends on an exact zero, after ``end``
-    head_ok = list(raw[start : start + k]) == list(data[:k])
-    want = array.array("h", data[k : k + FADE])
-    ramp(memoryview(want), 1.0, 0.0)
-    fade_ok = list(raw[start + k : end]) == list(want[:-1])
-    print(
-        f"INFO {name}: captured the say's first {k} frames of {len(data)} bit-exact:"
-        f" {head_ok}, then its fade of the next {FADE}: {fade_ok}, then silence"
-    )
-    return head_ok and fade_ok, k
+    return ok and k == played - FADE and played < RATE and not during
 
 
 async def check_hush() -> bool:

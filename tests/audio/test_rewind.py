@@ -151,6 +151,24 @@ async def test_the_tail_of_the_last_say_is_never_taken_back(
     assert device.xruns == 0
 
 
+def last_sound(device: SimDevice) -> int:
+    """One past the last non-zero frame written."""
+    out = written(device)
+    return len(out) - out[::-1].index(next(v for v in reversed(out) if v))
+
+
+def heard_then_faded(device: SimDevice, data: list[int], start: int) -> int:
+    """Check that what was written from frame ``start`` on is ``data``'s first part,
+    then a fade of the samples that followed (ending on an exact zero), then silence;
+    returns how long that first part is."""
+    out = written(device)
+    end = last_sound(device)
+    k = end + 1 - start - FADE
+    assert out[start : start + k] == data[:k]
+    assert out[start + k : end] == faded(data[k : k + FADE], 1.0, 0.0)[:-1]
+    return k
+
+
 async def test_a_stop_cuts_the_ring_and_fades_where_the_listener_is(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
@@ -166,12 +184,8 @@ async def test_a_stop_cuts_the_ring_and_fades_where_the_listener_is(
         stream.interrupt()
         metrics = await stream.wait_done()
         await trio.sleep(0.3)
-        out = written(device)
-        k = metrics.frames_played - FADE
-        end = len(out) - out[::-1].index(next(v for v in reversed(out) if v))
-        start = end - metrics.frames_played + 1  # the fade ends on an exact zero
-        assert out[start : start + k] == data[:k]
-        assert out[start + k : end] == faded(data[k : k + FADE], 1.0, 0.0)[:-1]
+        start = last_sound(device) - metrics.frames_played + 1  # the fade ends on a zero
+        k = heard_then_faded(device, data, start)
         heard.append(device.dac_time(start + k) - at)
     assert all(0 <= h <= GUARD + 2 * FRAME for h in heard)
     assert device.xruns == 0
@@ -198,13 +212,9 @@ async def test_a_stop_after_the_last_sample_was_handed_over_is_heard_at_once(
         assert player.hush()
         assert not player.hush()  # once: nothing of it is left to cut
         await trio.sleep(0.3)
-        out = written(device)
-        end = len(out) - out[::-1].index(next(v for v in reversed(out) if v))
         start, _ = device.first_sound(mark) or (0, 0.0)
-        k = end + 1 - start - FADE  # frames played unfaded (the fade ends on a zero)
+        k = heard_then_faded(device, data, start)
         assert RATE // 2 - k > T.periods * T.period_s * RATE // 2  # most of a ring cut
-        assert out[start : start + k] == data[:k]
-        assert out[start + k : end] == faded(data[k : k + FADE], 1.0, 0.0)[:-1]
         heard.append(device.dac_time(start + k) - at)
     assert all(0 <= h <= GUARD + 2 * FRAME for h in heard)
     assert device.xruns == 0

@@ -53,6 +53,15 @@ async def start_daemon(tmp_path: Path, nursery: trio.Nursery, device: SimDevice)
     return broker
 
 
+async def bell_finished(tmp_path: Path, nursery: trio.Nursery, device: SimDevice) -> MemoryBroker:
+    """The daemon on ``device`` has said the bell clip, and sent its "finished": the
+    last ring of it is still queued ahead of the DAC."""
+    broker = await start_daemon(tmp_path, nursery, device)
+    broker.deliver("herald/hall/say", json.dumps({"id": "b", "clip": "bell"}).encode())
+    await wait_for(broker, "b", "finished")
+    return broker
+
+
 async def wait_for(broker: MemoryBroker, id: str, event: str) -> None:
     # The clip is read in a worker thread, in real time: step virtual time by a frame
     # at a time until the event is out (a bound on the real wait, not a measurement).
@@ -91,9 +100,7 @@ async def test_a_stop_after_finished_cuts_what_the_card_still_holds(
     stop: tuple[str, bytes],
 ) -> None:
     device = SimDevice("sim")
-    broker = await start_daemon(tmp_path, nursery, device)
-    broker.deliver("herald/hall/say", json.dumps({"id": "b", "clip": "bell"}).encode())
-    await wait_for(broker, "b", "finished")
+    broker = await bell_finished(tmp_path, nursery, device)
     broker.deliver(*stop)
     await trio.sleep(1.0)
     # Up to a ring (160 ms) was queued when "finished" went out; all but the guard
@@ -107,9 +114,7 @@ async def test_a_stop_of_another_say_leaves_the_tail_alone(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     device = SimDevice("sim")
-    broker = await start_daemon(tmp_path, nursery, device)
-    broker.deliver("herald/hall/say", json.dumps({"id": "b", "clip": "bell"}).encode())
-    await wait_for(broker, "b", "finished")
+    broker = await bell_finished(tmp_path, nursery, device)
     broker.deliver("herald/hall/stop", b'{"id": "other"}')
     await trio.sleep(1.0)
     assert heard(device, LEVEL) == int(RATE * CLIP_S)  # played out whole
@@ -119,9 +124,7 @@ async def test_an_interrupting_say_cuts_the_tail_of_the_last_one(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     device = SimDevice("sim")
-    broker = await start_daemon(tmp_path, nursery, device)
-    broker.deliver("herald/hall/say", json.dumps({"id": "b", "clip": "bell"}).encode())
-    await wait_for(broker, "b", "finished")
+    broker = await bell_finished(tmp_path, nursery, device)
     say = {"id": "a", "clip": "alarm", "interrupt": True}
     broker.deliver("herald/hall/say", json.dumps(say).encode())
     await wait_for(broker, "a", "finished")
@@ -134,9 +137,7 @@ async def test_without_rewind_the_tail_plays_out(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     device = SimDevice("sim", rewind=False)
-    broker = await start_daemon(tmp_path, nursery, device)
-    broker.deliver("herald/hall/say", json.dumps({"id": "b", "clip": "bell"}).encode())
-    await wait_for(broker, "b", "finished")
+    broker = await bell_finished(tmp_path, nursery, device)
     broker.deliver("herald/hall/stop", b"")
     await trio.sleep(1.0)
     assert heard(device, LEVEL) == int(RATE * CLIP_S)
