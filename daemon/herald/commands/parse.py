@@ -62,7 +62,7 @@ from herald.commands.text import (
     check_say_text,
 )
 from herald.limits import EMOTIONS
-from herald.validate import allowed_keys, convert_members, describe
+from herald.validate import allowed_keys, convert_members, describe, struct_fields
 
 __all__ = [
     "EMOTIONS",
@@ -131,9 +131,9 @@ def _convert(
             allowed = ", ".join(allowed_keys(struct_type))
             raise Rejected(f"unknown field {quote(p.key)}; allowed: {allowed}")
         raise Rejected(f"{quote(p.key)}: must be {describe(p.expected)}, got {show_value(p.value)}")
-    fields = {f.encode_name: f.name for f in msgspec.structs.fields(struct_type)}
+    fields = struct_fields(struct_type)
     for key, check in checks.items():
-        name = fields[key]
+        name = fields[key].name
         if values.get(name) is not None:
             values[name] = check(key, values[name])
     return values
