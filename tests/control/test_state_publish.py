@@ -41,3 +41,37 @@ async def test_a_change_during_a_publish_is_published_too(
     await trio.sleep(1)
     assert (states(broker)[-1]["volume"], states(broker)[-1]["mute"]) == (41, True)
     nursery.cancel_scope.cancel()
+
+
+async def test_the_state_is_watched_without_a_task_per_value(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Why: it used to wait on each of its nine values in a task of its own, all nine
+    spawned and cancelled again on every change (four times a say), on the way from a
+    say's arrival to its request."""
+    cfg = parse_config(
+        f'[device]\nid = "hall"\nstate_file = "{tmp_path / "s.json"}"\n'
+        f'[mqtt]\ndiscovery = false\n[cache]\ndir = "{tmp_path / "c"}"\n'
+        '[offline]\nlocal_voice = "none"\n',
+        {},
+    )
+    broker = MemoryBroker()
+    daemon = Daemon(cfg, Notifier({}), device=SimDevice("sim"), broker=broker)
+    await nursery.start(daemon.run)
+    await trio.sleep(1)
+
+    class Spawns(trio.abc.Instrument):
+        count = 0
+
+        def task_spawned(self, task: trio.lowlevel.Task) -> None:
+            Spawns.count += 1
+
+    spawns = Spawns()
+    trio.lowlevel.add_instrument(spawns)
+    for volume in range(30, 40):
+        daemon.settings.set_volume(volume)
+        await trio.sleep(0.1)
+    assert states(broker)[-1]["volume"] == 39
+    trio.lowlevel.remove_instrument(spawns)
+    assert Spawns.count == 0
+    nursery.cancel_scope.cancel()

@@ -11,11 +11,11 @@ not reach MQTT.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -79,7 +79,8 @@ class Publisher:
         self._secrets = list(secrets)
         self._events_in, self._events_out = trio.open_memory_channel[SpeakEvent](EVENT_QUEUE)
         self._outbox_in, self._outbox_out = trio.open_memory_channel[Outgoing](OUTBOX_QUEUE)
-        self._republish_state = trio.Event()
+        self._state_dirty = _Dirty()
+        self._republish_state = False
         self._room = trio.Event()
         self.last_latency_ms = Observable[float | None](None)
 
@@ -117,7 +118,8 @@ class Publisher:
         entities and the current state again."""
         for message in self._discovery:
             self.send(message)
-        self._republish_state.set()
+        self._republish_state = True
+        self._state_dirty.set()
 
     # --- the service ---
 
@@ -173,24 +175,24 @@ class Publisher:
             self._broker.connected,
             self._broker.denied,
         ]
-        while True:
-            # The values the state is made of, before the publish below yields: a
-            # change while it is on its way is then still seen, not lost.
-            seen = [o.value for o in watched]
-            state = self.state()
-            connected = self._broker.connected.value
-            # Again on every (re)connect: a broker that lost its store lost the
-            # retained state too; and when Home Assistant asks (its birth message).
-            again = self._republish_state.is_set()
-            if state != last or (connected and not was_connected) or again:
-                self._republish_state = trio.Event()
-                await self._publish(self._topics.state, json.dumps(state), retain=True)
-                last = state
-            was_connected = connected
-            await _wait_any(
-                *(_changed_from(o, v) for o, v in zip(watched, seen, strict=True)),
-                self._republish_state.wait,
-            )
+        dirty = self._state_dirty
+        with contextlib.ExitStack() as subscriptions:
+            for observable in watched:
+                subscriptions.callback(observable.subscribe(dirty.set))
+            while True:
+                # Cleared before the state is read: a change while the publish below
+                # yields is then still seen, not lost.
+                dirty.clear()
+                state = self.state()
+                connected = self._broker.connected.value
+                # Again on every (re)connect: a broker that lost its store lost the
+                # retained state too; and when Home Assistant asks (its birth message).
+                again, self._republish_state = self._republish_state, False
+                if state != last or (connected and not was_connected) or again:
+                    await self._publish(self._topics.state, json.dumps(state), retain=True)
+                    last = state
+                was_connected = connected
+                await dirty.wait()
 
     def state(self) -> dict[str, Any]:
         """`P/D/state`: product.md's fields, then herald's additions."""
@@ -229,17 +231,18 @@ class Publisher:
         return ("online" if status.online else "offline"), None
 
 
-def _changed_from(observable: Observable[Any], seen: Any) -> Callable[[], Awaitable[Any]]:
-    """Waits until ``observable`` differs from ``seen`` (at once if it already does)."""
-    return functools.partial(observable.wait_until, lambda value: value != seen)
+class _Dirty:
+    """Set when any of the values the state is made of changes: one Event for all."""
 
+    def __init__(self) -> None:
+        self._event = trio.Event()
 
-async def _wait_any(*waiters: Callable[[], Awaitable[Any]]) -> None:
-    async with trio.open_nursery() as nursery:
+    def set(self) -> None:
+        self._event.set()
 
-        async def one(wait: Callable[[], Awaitable[Any]]) -> None:
-            await wait()
-            nursery.cancel_scope.cancel()
+    def clear(self) -> None:
+        if self._event.is_set():
+            self._event = trio.Event()
 
-        for wait in waiters:
-            nursery.start_soon(one, wait)
+    async def wait(self) -> None:
+        await self._event.wait()
