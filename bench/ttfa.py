@@ -68,10 +68,10 @@ import json
 import math
 import random
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,7 @@ GOAL_INTERRUPT_S = 0.030
 FADE = round(PlayerTuning().fade_s * 24000)
 RATE = 24000
 WARMUP = 3
+CAPTURE_HEADER = struct.Struct("<dI")  # bench/capture.py's record
 SETTLE_S = 0.35  # after the end: herald's ring (120 ms) and a tick reach the file
 
 SUBJECTS = [
@@ -157,36 +158,43 @@ class Trial:
 
 
 class Capture:
-    """One ALSA capture PCM read in a thread (``--dac-capture``: the capture side of
-    snd-aloop, ``hw:Loopback,1,N``, which receives what was played into
-    ``hw:Loopback,0,N``): every read's monotonic time and samples, so that the first
-    non-zero sample after a moment can be dated. A frame of a read of ``n`` frames
-    made at ``t`` was captured at about ``t - (n - i) / rate`` (up to one capture
-    period early: the loopback moves a period at a time)."""
+    """One ALSA capture PCM (``--dac-capture``: the capture side of snd-aloop,
+    ``hw:Loopback,1,N``, which receives what was played into ``hw:Loopback,0,N``), read
+    by bench/capture.py in a process of its own: every read's monotonic time and
+    samples, so that the first non-zero sample after a moment can be dated. A frame of
+    a read of ``n`` frames made at ``t`` was captured at about ``t - (n - i) / rate``
+    (up to one capture period early: the loopback moves a period at a time)."""
 
-    def __init__(self, device: str) -> None:
-        import alsaaudio  # type: ignore[import-not-found]
-
+    def __init__(self, device: str, log: Path) -> None:
         self.device = device
-        self.pcm = alsaaudio.PCM(
-            alsaaudio.PCM_CAPTURE,
-            rate=RATE,
-            channels=1,
-            format=alsaaudio.PCM_FORMAT_S16_LE,
-            periodsize=48,  # 2 ms
-            periods=8,
-            device=device,
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "capture.py"), device, str(log)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        self.reads: list[tuple[float, bytes]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "READY":
+            raise RuntimeError(f"capture on {device} did not start")
+        self._reads: list[tuple[float, bytes]] = []
+        self._offset = 0
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            n, data = self.pcm.read()
-            if n > 0:
-                self.reads.append((time.monotonic(), data))
+    @property
+    def reads(self) -> list[tuple[float, bytes]]:
+        """Every read logged so far (read on, from where the last call stopped)."""
+        with self.log.open("rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        pos = 0
+        header = CAPTURE_HEADER.size
+        while pos + header <= len(data):
+            t, size = CAPTURE_HEADER.unpack_from(data, pos)
+            if pos + header + size > len(data):
+                break
+            self._reads.append((t, data[pos + header : pos + header + size]))
+            pos += header + size
+        self._offset += pos
+        return self._reads
 
     def first_sound_after(self, t0: float) -> float | None:
         for t, data in self.reads:
@@ -218,8 +226,8 @@ class Capture:
         return None
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1.0)
+        self.process.kill()
+        self.process.wait()
 
 
 SIM_SUBJECTS = {
@@ -247,7 +255,7 @@ async def measure(
         broker = Mosquitto(tmp_path / "broker")
         broker.start()
         children: list[Any] = []  # killed whatever happens, so none outlives the bench
-        captures = [Capture(c) for c in capture] if capture else []
+        captures = [Capture(c, tmp_path / f"capture{k}.log") for k, c in enumerate(capture or [])]
         try:
             async with trio.open_nursery() as nursery:
                 context, ca_file = tls_server_context(tmp_path)
