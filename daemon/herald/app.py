@@ -29,6 +29,7 @@ from herald.cartesia.ws_adapter import TrioWsConnector
 from herald.config import Config, ConfigError, load_config
 from herald.control.actions import Actions
 from herald.control.hermes import Hermes
+from herald.control.hurry import Hurry
 from herald.control.journal import Journal
 from herald.control.publisher import Outgoing, Publisher
 from herald.control.router import Router
@@ -105,6 +106,8 @@ class Daemon:
             chime_while_waiting=cfg.clips.chime_while_waiting,
         )
         defaults = voice_defaults(cfg)
+        # While a say is on its way to its first sound, the bookkeeping waits.
+        self.hurry = Hurry()
         self.speaker = Speaker(
             self.sources,
             self.player,
@@ -114,6 +117,7 @@ class Daemon:
             self.settings,
             voicing=Voicing.from_config(cfg),
             media=_media(cfg),
+            hurry=self.hurry,
         )
         self.publisher = Publisher(
             self.mqtt,
@@ -125,6 +129,7 @@ class Daemon:
             defaults=defaults,
             discovery=discovery,
             secrets=(cfg.cartesia_api_key, cfg.mqtt_password),
+            hurry=self.hurry,
         )
         self.actions = Actions(
             self.speaker,
@@ -137,7 +142,9 @@ class Daemon:
         )
         # herald's own queue on disk, beside the state file (see control/journal.py).
         state_file = Path(cfg.device.state_file)
-        self.journal = Journal(state_file.with_name(f"{state_file.stem}.queue.jsonl"))
+        self.journal = Journal(
+            state_file.with_name(f"{state_file.stem}.queue.jsonl"), hurry=self.hurry
+        )
         self.router = Router(
             self.topics,
             self.mqtt,

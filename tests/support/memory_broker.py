@@ -23,13 +23,16 @@ class MemoryBroker:
         self.denied = Observable[tuple[str, ...]](())
         self._send, self.messages = trio.open_memory_channel[Message](100)
         self.published: list[tuple[str, str, bool]] = []
+        self.published_at: list[float] = []  # trio time of each, beside `published`
         self.acked: list[Message] = []
+        self.acked_at: list[float] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
 
     def ack(self, message: Message) -> None:
         self.acked.append(message)
+        self.acked_at.append(trio.current_time())
 
     async def publish(
         self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
@@ -38,6 +41,7 @@ class MemoryBroker:
             await trio.sleep(self.publish_delay)
         text = payload.decode() if isinstance(payload, bytes) else payload
         self.published.append((topic, text, retain))
+        self.published_at.append(trio.current_time())
 
     async def outbound_room(self) -> None:
         await trio.lowlevel.checkpoint()

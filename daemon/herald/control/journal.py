@@ -40,6 +40,7 @@ from typing import Any
 import trio
 
 from herald.atomic import atomic_write, read_small_file
+from herald.control.hurry import Hurry
 
 __all__ = ["MAX_PENDING", "Journal", "Replay"]
 
@@ -85,9 +86,16 @@ class _Batch:
 
 
 class Journal:
-    def __init__(self, path: Path | None, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        hurry: Hurry | None = None,
+    ) -> None:
         self._path = path
         self._wall = wall_clock
+        self._hurry = hurry
         self._pending: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._batch = _Batch()
@@ -220,6 +228,10 @@ class Journal:
         task_status.started()
         while True:
             await self._wake.wait()
+            # A say on its way to its first sound first: its fsync can come after its
+            # request (its acknowledgement waits for the fsync, the listener does not).
+            if self._hurry is not None:
+                await self._hurry.wait_clear()
             self._wake = trio.Event()
             await self.flush()
 

@@ -21,6 +21,7 @@ from typing import Any
 import trio
 
 from herald.cartesia.client import CloudState, CloudStatus
+from herald.control.hurry import Hurry
 from herald.control.settings import Settings
 from herald.control.speaker import SpeakerState, SpeakEvent
 from herald.control.topics import Topics
@@ -67,8 +68,10 @@ class Publisher:
         defaults: VoiceParams,
         discovery: Sequence[Outgoing] = (),
         secrets: Sequence[Secret | None] = (),
+        hurry: Hurry | None = None,
     ) -> None:
         self._broker = broker
+        self._hurry = hurry if hurry is not None else Hurry()
         self._topics = topics
         self._speaker = speaker
         self._cloud = cloud
@@ -144,6 +147,7 @@ class Publisher:
 
     async def _publish_events(self) -> None:
         async for event in self._events_out:
+            await self._hurry.wait_clear()  # a say on its way to its first sound first
             await self._publish_event(event)
             if self._events_in.statistics().current_buffer_used <= EVENT_QUEUE - EVENT_ROOM:
                 self._room.set()
@@ -158,6 +162,7 @@ class Publisher:
 
     async def _publish_outbox(self) -> None:
         async for topic, payload, retain in self._outbox_out:
+            await self._hurry.wait_clear()
             await self._publish(topic, payload, retain=retain)
 
     async def _publish_state(self) -> None:
@@ -182,6 +187,7 @@ class Publisher:
             while True:
                 # Cleared before the state is read: a change while the publish below
                 # yields is then still seen, not lost.
+                await self._hurry.wait_clear()
                 dirty.clear()
                 state = self.state()
                 connected = self._broker.connected.value

@@ -22,6 +22,7 @@ import trio
 
 from herald.audio import Player, StreamMetrics
 from herald.commands import Priority, SayCommand, new_id
+from herald.control.hurry import Hurry
 from herald.control.queue import Queued, SpeakQueue
 from herald.control.settings import Gate
 from herald.observable import Observable
@@ -110,6 +111,7 @@ class Speaker:
         voicing: Voicing | None = None,
         media: MediaSource | None = None,
         wall_clock: Callable[[], float] = time.time,
+        hurry: Hurry | None = None,
     ) -> None:
         self._media = media  # fetches media URLs (Home Assistant's), when there are any
         self._sources = sources
@@ -131,6 +133,9 @@ class Speaker:
         self._halted = False
         self._stop_reason: str | None = None  # the current one was stopped by mute: dropped
         self.state = Observable(SpeakerState())
+        # Held while a say is on its way to its first sound (control/hurry.py).
+        self._hurry = hurry
+        self._underway: Callable[[], None] | None = None
 
     # --- commands (synchronous, from the router) -----------------------------
 
@@ -152,6 +157,8 @@ class Speaker:
             deadline=job.arrived + cmd.ttl,
             front=cmd.interrupt,
         )
+        if self._current is None or cmd.interrupt:
+            self._hold()  # it starts now: its events and the state can wait for it
         self.emit(cmd.id, "queued", origin=job.origin)
         if cmd.interrupt:
             if self._current is not None:
@@ -271,6 +278,7 @@ class Speaker:
                 self._finish(expired, "dropped", reason="ttl")
             entry = self._queue.pop()
             if entry is None:
+                self._release()  # what was held for is gone (stopped, expired)
                 self._update_state()
                 deadline = self._queue.next_deadline()
                 with trio.move_on_at(deadline if deadline is not None else float("inf")):
@@ -283,8 +291,10 @@ class Speaker:
         cmd = entry.item.cmd
         gate = self._settings.gate(cmd.priority, cmd.volume)
         if not gate.play:
+            self._release()
             self._finish(entry, "dropped", reason=gate.reason)
             return
+        self._hold()
         self._current = entry
         self._stop_reason = None
         self._update_state()
@@ -301,6 +311,7 @@ class Speaker:
             except Exception as exc:  # a bug must cost one utterance, not the daemon
                 log.exception("error while speaking %s", entry.id)
                 outcome = ("failed", {"error": f"internal error ({type(exc).__name__})"})
+        self._release()
         self._current = None
         self._current_scope = None
         self._sounding = entry
@@ -322,7 +333,13 @@ class Speaker:
         # see the same text. A streamed say is not transformed (see the README).
         text = self._voicing.text(cmd.text) if cmd.text is not None else None
         prod = Production(
-            text, self._params(cmd), stream, clip=cmd.clip, use_cache=cmd.cache, feed=feed
+            text,
+            self._params(cmd),
+            stream,
+            clip=cmd.clip,
+            use_cache=cmd.cache,
+            feed=feed,
+            on_underway=self._release,
         )
         if cmd.text is not None:
             self.last = cmd
@@ -418,6 +435,16 @@ class Speaker:
         extra = "".join(f" {k}={v}" for k, v in detail.items())
         log.info("event id=%s event=%s%s", id, event, extra)
         self._emit(SpeakEvent(id, event, detail))
+
+    def _hold(self) -> None:
+        if self._hurry is not None and self._underway is None:
+            self._underway = self._hurry.hold()
+
+    def _release(self) -> None:
+        release = self._underway
+        if release is not None:
+            self._underway = None
+            release()
 
     def _update_state(self) -> None:
         current = self._current

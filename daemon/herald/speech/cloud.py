@@ -102,6 +102,7 @@ async def speak_text(
             for sentence in split_sentences(part):
                 await context.push(sentence)
             await context.finish()
+            prod.note_sent()
             await receive(sources, prod, context, progress, tee)
     except CartesiaError as exc:
         if progress.frames == 0:

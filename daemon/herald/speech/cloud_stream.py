@@ -136,4 +136,5 @@ def _note_opened(prod: Production, opened: trio.Event) -> None:
     # The first request went out: the wait for the first audio starts now.
     if not opened.is_set():
         prod.note_request()
+        prod.note_sent()
         opened.set()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
@@ -96,6 +97,7 @@ class Production:
         clip: str | None = None,
         use_cache: bool = True,
         feed: TextFeed | None = None,
+        on_underway: Callable[[], None] | None = None,
     ) -> None:
         self.text = text
         self.params = params
@@ -111,6 +113,8 @@ class Production:
         self._requested_at: float | None = None
         self._first_cloud_audio_at: float | None = None
         self._fed_frames = 0
+        # Called once: the first request is out or the first audio fed (control/hurry.py).
+        self._on_underway = on_underway
 
     # --- read by the speaker ---
 
@@ -149,10 +153,21 @@ class Production:
             self.source_known.set()
         self._fed_frames += len(pcm) // 2
         self.stream.feed(pcm)
+        self._underway()
 
     def note_request(self) -> None:
         if self._requested_at is None:
             self._requested_at = trio.current_time()
+
+    def note_sent(self) -> None:
+        """The request is on the socket (`note_request` is when it was made)."""
+        self._underway()
+
+    def _underway(self) -> None:
+        call = self._on_underway
+        if call is not None:
+            self._on_underway = None
+            call()
 
     def note_cloud_audio(self) -> None:
         if self._first_cloud_audio_at is None:
