@@ -128,5 +128,5 @@ async def test_a_says_events_state_and_ack_come_after_its_first_sound(
     say_acks = [
         at for m, at in zip(broker.acked, broker.acked_at, strict=True) if m.topic.endswith("/say")
     ]
-    assert say_acks and say_acks[0] >= sound
+    assert say_acks and say_acks[0] is not None and say_acks[0] >= sound
     nursery.cancel_scope.cancel()
