@@ -220,6 +220,15 @@ class Player:
         # Wake the writer when the stream at the head can start, resume or stop,
         # rather than at the next tick.
         self._kick.set()
+        if writer is not None and writer.rewinds and not stream.playout.frames_played:
+            # A start is written here and now, in the task that fed it, not after every
+            # other task that is ready runs first (the socket's reader with the next
+            # chunk, on the emulated VM 3 ms at the median). A lost device is for the
+            # player's own step to find and reopen.
+            now = self._now = trio.current_time()
+            with contextlib.suppress(SinkLost):
+                self._take_back(writer, now)
+                writer.step(now, grow=True)
 
     def hush(self) -> bool:
         """Stop what the card still holds of streams that have finished: the last part
