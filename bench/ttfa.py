@@ -5,7 +5,8 @@ Every subject speaks the same texts, alternated in one run (the order reversed o
 texts), against the Cartesia emulator over TLS behind a local TCP proxy
 (tests/support/faultproxy.py) that adds ``--rtt-ms`` of round-trip time (40 ms): half of it to
 every byte each way, and one more round trip before a new connection's first bytes,
-for the TCP handshake the kernel here completes at once. Says carry ``"cache":
+for the TCP handshake the kernel here completes at once; both serve from a process
+of their own (bench/remote.py), as a real service would. Says carry ``"cache":
 false``, so every one goes to the cloud. Time zero is the moment the bench writes the
 text to the process that carries it (a line to a ``mosquitto_pub -l`` for herald, a
 line on the quickstart's stdin).
@@ -88,12 +89,9 @@ from benchlib import (
     line_publisher,
     machine,
     tls_endpoint,
-    tls_server_context,
     wait_cloud_online,
 )
-from cartesia_emulator import Emulator
 from daemon_harness import KEY, Herald, Observer, publish, start_online
-from faultproxy import FaultProxy
 from herald.audio import PlayerTuning
 from mosquitto import Mosquitto
 from sim_daemon import Dump, sim_herald
@@ -258,13 +256,24 @@ async def measure(
         captures = [Capture(c, tmp_path / f"capture{k}.log") for k, c in enumerate(capture or [])]
         try:
             async with trio.open_nursery() as nursery:
-                context, ca_file = tls_server_context(tmp_path)
-                emulator = Emulator(api_keys=frozenset({KEY}), ssl_context=context)
-                await nursery.start(emulator.serve)
-                emulator.faults.ttfb = ttfb_ms / 1000
-                proxy = FaultProxy(emulator.port, delay=rtt_ms / 2000)
-                await nursery.start(proxy.serve)
-                endpoint = tls_endpoint(proxy.port)
+                # The emulator and the proxy serve from a process of their own, as a
+                # real service would from its machines (bench/remote.py says why).
+                remote = await trio.lowlevel.open_process(
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "remote.py"),
+                        tmp,
+                        str(rtt_ms),
+                        str(ttfb_ms),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+                children.append(remote)
+                assert remote.stdin is not None and remote.stdout is not None
+                remote_lines = Lines(remote.stdout)
+                endpoint = tls_endpoint(int((await remote_lines.next(60)).split()[1]))
+                ca_file = tmp_path / "ca.pem"
                 observer = Observer(broker)
                 await nursery.start(observer.run)
 
@@ -451,6 +460,8 @@ async def measure(
                     await qs.wait()
                     for pub in pubs.values():
                         await pub.wait()
+                await remote.stdin.aclose()
+                handshakes = int((await remote_lines.next(10)).split()[1])
                 f = results.figures
                 f.update(
                     {
@@ -461,7 +472,7 @@ async def measure(
                         "quickstart": dist(q_handed) if not captures else None,
                         "quickstart_dac": dist(q_dac) if q_dac else None,
                         "herald_own_latency": dist(own),
-                        "websocket_handshakes": len(emulator.handshakes),
+                        "websocket_handshakes": handshakes,
                     }
                 )
                 if captured_gone:

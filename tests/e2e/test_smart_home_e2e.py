@@ -257,7 +257,7 @@ async def test_volume_and_mute_survive_a_restart(
         lambda: state(observer)["mute"] is True and state(observer)["volume"] == 35
     )
     assert await stop_cleanly(herald) == 0
-    observer.messages.clear()
+    observer.clear()
     await start_online(herald, observer)
     await observer.wait_for(lambda: observer.last(STATE) is not None)
     assert (state(observer)["volume"], state(observer)["mute"]) == (35, True)
