@@ -224,24 +224,24 @@ class Endpoint:
     http_url: str
 
 
-def tls_endpoint(port: int) -> Endpoint:
-    return Endpoint(f"wss://127.0.0.1:{port}/tts/websocket", f"https://127.0.0.1:{port}")
+def tls_endpoint(port: int, host: str = "127.0.0.1") -> Endpoint:
+    return Endpoint(f"wss://{host}:{port}/tts/websocket", f"https://{host}:{port}")
 
 
 def plain_endpoint(port: int) -> Endpoint:
     return Endpoint(f"ws://127.0.0.1:{port}/tts/websocket", f"http://127.0.0.1:{port}")
 
 
-def tls_server_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
-    """A server context for 127.0.0.1 signed by a fresh test CA, and the CA's PEM file
-    (herald and the SDK trust it through SSL_CERT_FILE / an ssl context)."""
+def tls_server_context(directory: Path, *names: str) -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1 (and ``names``) signed by a fresh test CA, and the
+    CA's PEM file (herald and the SDK trust it through SSL_CERT_FILE / an ssl context)."""
     import trustme
 
     ca = trustme.CA()
     ca_file = directory / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    ca.issue_cert("127.0.0.1", "localhost", *names).configure_cert(context)
     return context, ca_file
 
 

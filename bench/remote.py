@@ -7,10 +7,15 @@ herald publishes, and herald publishes its ``queued`` and its state while its fi
 audio is on the way), so that herald's says, and only its, were served late. On the
 emulated VM that bookkeeping is slow enough to show in the figures.
 
-    python bench/remote.py DIR RTT_MS TTFB_MS
+    python bench/remote.py DIR RTT_MS TTFB_MS [NAME...]
 
 Writes the test CA to ``DIR/ca.pem``, prints ``READY <proxy port>``, serves until its
-stdin ends, then prints ``HANDSHAKES <WebSocket handshakes served>`` and exits.
+stdin ends, then prints ``HANDSHAKES <WebSocket handshakes served>`` and exits. NAMEs
+are more names for the certificate: on this host for the VM, whose clients reach it
+as 10.0.2.2 (QEMU's user network), the service at the host's speed while the clients
+run at the emulated one (ttfa.py's ``--remote``):
+
+    tail -f /dev/null | python bench/remote.py /tmp/remote 40 0 10.0.2.2
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from daemon_harness import KEY
 from faultproxy import FaultProxy
 
 
-async def serve(directory: Path, rtt_ms: float, ttfb_ms: float) -> None:
-    context, _ = tls_server_context(directory)
+async def serve(directory: Path, rtt_ms: float, ttfb_ms: float, *names: str) -> None:
+    context, _ = tls_server_context(directory, *names)
     emulator = Emulator(api_keys=frozenset({KEY}), ssl_context=context)
     async with trio.open_nursery() as nursery:
         await nursery.start(emulator.serve)
@@ -43,7 +48,7 @@ async def serve(directory: Path, rtt_ms: float, ttfb_ms: float) -> None:
 
 
 def main() -> None:
-    trio.run(serve, Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]))
+    trio.run(serve, Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:])
 
 
 if __name__ == "__main__":

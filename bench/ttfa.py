@@ -245,7 +245,12 @@ LONG_TEXT = (
 
 
 async def measure(
-    n: int, rtt_ms: float, ttfb_ms: float, capture: list[str] | None, results: Results
+    n: int,
+    rtt_ms: float,
+    ttfb_ms: float,
+    capture: list[str] | None,
+    remote_at: list[str] | None,
+    results: Results,
 ) -> None:
     herald_ring = round(PlayerTuning().period_s * RATE) * PlayerTuning().periods
     with tempfile.TemporaryDirectory(prefix="herald-ttfa-") as tmp:
@@ -257,23 +262,30 @@ async def measure(
         try:
             async with trio.open_nursery() as nursery:
                 # The emulator and the proxy serve from a process of their own, as a
-                # real service would from its machines (bench/remote.py says why).
-                remote = await trio.lowlevel.open_process(
-                    [
-                        sys.executable,
-                        str(ROOT / "bench" / "remote.py"),
-                        tmp,
-                        str(rtt_ms),
-                        str(ttfb_ms),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                )
-                children.append(remote)
-                assert remote.stdin is not None and remote.stdout is not None
-                remote_lines = Lines(remote.stdout)
-                endpoint = tls_endpoint(int((await remote_lines.next(60)).split()[1]))
-                ca_file = tmp_path / "ca.pem"
+                # real service would from its machines (bench/remote.py says why); or
+                # one already serving elsewhere (--remote: on the host, for the VM).
+                remote: trio.Process | None = None
+                if remote_at is None:
+                    remote = await trio.lowlevel.open_process(
+                        [
+                            sys.executable,
+                            str(ROOT / "bench" / "remote.py"),
+                            tmp,
+                            str(rtt_ms),
+                            str(ttfb_ms),
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                    )
+                    children.append(remote)
+                    assert remote.stdin is not None and remote.stdout is not None
+                    remote_lines = Lines(remote.stdout)
+                    endpoint = tls_endpoint(int((await remote_lines.next(60)).split()[1]))
+                    ca_file = tmp_path / "ca.pem"
+                else:
+                    host, port, ca = remote_at
+                    endpoint = tls_endpoint(int(port), host)
+                    ca_file = Path(ca)
                 observer = Observer(broker)
                 await nursery.start(observer.run)
 
@@ -460,8 +472,10 @@ async def measure(
                     await qs.wait()
                     for pub in pubs.values():
                         await pub.wait()
-                await remote.stdin.aclose()
-                handshakes = int((await remote_lines.next(10)).split()[1])
+                handshakes = None
+                if remote is not None:
+                    await remote.stdin.aclose()  # type: ignore[union-attr]
+                    handshakes = int((await remote_lines.next(10)).split()[1])
                 f = results.figures
                 f.update(
                     {
@@ -556,6 +570,14 @@ def main() -> None:
         " quickstart into hw:Loopback,0,1; read their capture sides"
         " (hw:Loopback,1,0 hw:Loopback,1,1) for the first sample at the DAC",
     )
+    parser.add_argument(
+        "--remote",
+        nargs=3,
+        metavar=("HOST", "PORT", "CA_FILE"),
+        help="use a bench/remote.py already serving there (with --rtt-ms and --ttfb-ms"
+        " of its own) instead of starting one: on the VM, the one on the host (10.0.2.2),"
+        " so that the service runs at the host's speed and only the clients emulated",
+    )
     parser.add_argument("--quick", action="store_true", help="10 texts")
     parser.add_argument("--save", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args()
@@ -563,11 +585,13 @@ def main() -> None:
     results = Results("ttfa", quick=args.quick)
     results.figures["machine"] = machine()
     where = "snd-aloop capture" if args.dac_capture else "the file: plugin and a clocked sim sink"
+    served = f"served at {args.remote[0]}" if args.remote else "served here"
     print(
         f"{n} texts, each said by every subject, alternated; proxy RTT {args.rtt_ms:g} ms,"
-        f" emulator TTFB {args.ttfb_ms:g} ms, TLS; sinks: {where}"
+        f" emulator TTFB {args.ttfb_ms:g} ms, TLS, {served}; sinks: {where}"
     )
-    trio.run(measure, n, args.rtt_ms, args.ttfb_ms, args.dac_capture, results)
+    results.figures["served_at"] = args.remote[0] if args.remote else "here"
+    trio.run(measure, n, args.rtt_ms, args.ttfb_ms, args.dac_capture, args.remote, results)
     f = results.figures
     print()
     print(f"{'from the say published':44} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
