@@ -585,12 +585,12 @@ def main() -> None:
     results = Results("ttfa", quick=args.quick)
     results.figures["machine"] = machine()
     where = "snd-aloop capture" if args.dac_capture else "the file: plugin and a clocked sim sink"
-    served = f"served at {args.remote[0]}" if args.remote else "served here"
+    served_at = results.figures["served_at"] = args.remote[0] if args.remote else "here"
     print(
         f"{n} texts, each said by every subject, alternated; proxy RTT {args.rtt_ms:g} ms,"
-        f" emulator TTFB {args.ttfb_ms:g} ms, TLS, {served}; sinks: {where}"
+        f" emulator TTFB {args.ttfb_ms:g} ms, TLS, served {'' if served_at == 'here' else 'at '}"
+        f"{served_at}; sinks: {where}"
     )
-    results.figures["served_at"] = args.remote[0] if args.remote else "here"
     trio.run(measure, n, args.rtt_ms, args.ttfb_ms, args.dac_capture, args.remote, results)
     f = results.figures
     print()
